@@ -1,0 +1,246 @@
+"""The public API: everything a plugin may subclass, call or import.
+
+First-party plugins in ``plugins/`` use nothing else, so a third party can do
+whatever they do. See docs/plugins/architecture.md for a worked example.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Literal, Mapping, Optional
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from ganzoo.errors import GanzooError, GanzooWarning, PluginError, RecipeError
+from ganzoo.hookspecs import hookimpl
+
+__all__ = [
+    "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "Dataset", "Architecture",
+    "Phase", "PhaseInputs", "OptimizerSettings", "PostProcessor", "GanzooError",
+    "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images",
+]
+
+
+class PluginConfig(BaseModel):
+    """Base class of a plugin's own config: unknown keys are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- data
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the architecture is built for: shape of the images and their classes."""
+
+    resolution: int
+    channels: int
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass
+class ImageData:
+    """A whole dataset in memory: uint8 images (N, C, H, W) and optional int64 labels (N,)."""
+
+    images: torch.Tensor
+    labels: Optional[torch.Tensor] = None
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels is not None:
+            if self.labels.shape != (len(self.images),):
+                raise ValueError("labels must have one entry per image")
+            self.labels = self.labels.to(torch.int64)
+            if not self.class_names:
+                raise ValueError("labelled data needs class_names")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def spec(self) -> ImageSpec:
+        return ImageSpec(self.images.shape[-1], self.images.shape[1], self.class_names if self.labels is not None else ())
+
+    def content_hash(self) -> str:
+        """SHA-256 over pixels, labels and class names: changes whenever any of them does."""
+        digest = hashlib.sha256()
+        digest.update(repr((tuple(self.images.shape), self.class_names)).encode())
+        digest.update(self.images.contiguous().numpy().tobytes())
+        if self.labels is not None:
+            digest.update(self.labels.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+
+class Dataset:
+    """A source of training images. Subclass, set ``kind`` and ``Config``, implement ``load``.
+
+    ``load`` returns every image at ``resolution`` x ``resolution`` as uint8. The host
+    converts channels afterwards when the recipe asks for a different count.
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: PluginConfig, resolution: int):
+        self.config = config
+        self.resolution = resolution
+
+    def load(self) -> ImageData:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1], the range every ganzoo generator outputs."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], rounding to nearest (as image writers do)."""
+    return images.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+# ----------------------------------------------------------------- architectures
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Adam(W) settings an architecture suggests; a recipe's ``train.optimizer`` overrides them."""
+
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    name: Literal["adam", "adamw"] = "adam"
+
+
+@dataclass
+class PhaseInputs:
+    """What a phase's loss function gets from the engine for one update.
+
+    ``real``/``real_labels`` are a fresh batch from the dataset (float in [-1, 1],
+    on the device), ``z``/``fake_labels`` fresh latents and labels to generate
+    from. ``augment`` is the engine's differentiable augmentation (identity when
+    off): apply it to every image the discriminator sees, real and fake alike.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+    real: Optional[torch.Tensor]
+    real_labels: Optional[torch.Tensor]
+    z: torch.Tensor
+    fake_labels: Optional[torch.Tensor]
+    step: int
+    augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+
+
+LossFn = Callable[[PhaseInputs], Mapping[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimiser update in the training schedule.
+
+    ``loss`` returns a mapping with a scalar ``"loss"`` to minimise; its other
+    entries are detached and logged as ``<name>/<key>``. ``trains`` says which
+    network's optimiser steps. The phase runs on steps where ``step % every == 0``
+    (lazy regularisation) and then ``repeats`` times in a row, each time with a
+    fresh real batch (e.g. 5 critic updates per generator update).
+    """
+
+    name: str
+    trains: Literal["generator", "discriminator"]
+    loss: LossFn
+    every: int = 1
+    repeats: int = 1
+    uses_real: bool = True
+
+
+class Architecture:
+    """A GAN: its networks, losses and update schedule. The engine owns the rest.
+
+    Subclass, set ``kind`` and ``Config`` (a :class:`PluginConfig` with a ``z_dim``
+    field or property), and implement ``build_generator``, ``build_discriminator``
+    and ``phases``. The generator maps ``(z, labels)`` to images in [-1, 1] of
+    shape (N, channels, resolution, resolution); the discriminator maps
+    ``(images, labels)`` to one logit per image (labels are None unless conditional).
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+    description: ClassVar[str] = ""
+    supports_conditioning: ClassVar[bool] = False
+
+    def __init__(self, config: PluginConfig, image: ImageSpec):
+        self.config = config
+        self.image = image
+        self.check_image_spec(image)
+
+    # -- things a subclass overrides
+    def check_image_spec(self, image: ImageSpec) -> None:
+        """Raise ``ValueError`` naming what is supported when ``image`` is not."""
+
+    @property
+    def z_dim(self) -> int:
+        return int(getattr(self.config, "z_dim"))
+
+    @property
+    def conditional(self) -> bool:
+        """True when the networks take class labels (the data is labelled and the plugin asks)."""
+        return False
+
+    def build_generator(self) -> nn.Module:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def build_discriminator(self) -> nn.Module:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def phases(self) -> list[Phase]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def optimizer_settings(self) -> dict[str, OptimizerSettings]:
+        """Defaults for the ``generator`` and ``discriminator`` optimisers."""
+        return {"generator": OptimizerSettings(), "discriminator": OptimizerSettings()}
+
+    # -- sampling, shared by training, grids and export
+    def sample_latents(self, n: int, device: torch.device | str = "cpu",
+                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=device, generator=generator)
+
+    def sample_labels(self, n: int, device: torch.device | str = "cpu",
+                      generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+        if not self.conditional:
+            return None
+        return torch.randint(0, self.image.num_classes, (n,), device=device, generator=generator)
+
+    def generate(self, generator: nn.Module, z: torch.Tensor, labels: Optional[torch.Tensor] = None,
+                 **options: Any) -> torch.Tensor:
+        """Images in [-1, 1] from latents; ``options`` are sampling knobs (e.g. truncation)."""
+        return generator(z, labels)
+
+
+# ---------------------------------------------------------------- post-processing
+
+class PostProcessor:
+    """One step of the export pipeline: takes a PIL image (and its metadata), returns one.
+
+    ``meta`` is a dict with at least ``run_id``, ``kind``, ``seed``, ``index`` and
+    ``class_name`` (None when unconditional); steps may add to it.
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: PluginConfig):
+        self.config = config
+
+    def __call__(self, image: Any, meta: dict[str, Any]) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError

@@ -1,0 +1,173 @@
+"""The `ganzoo` command: wires recipes, plugins, the engine and export, and draws with rich.
+
+This is the only module that prints. Errors the user can fix are one paragraph
+and an exit code (2 for bad input), never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ganzoo import __version__
+from ganzoo.errors import GanzooError, GanzooWarning
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ganzoo: train, evaluate and export GANs for product images from one recipe.")
+console = Console()
+err_console = Console(stderr=True)
+
+SetOption = typer.Option(None, "--set", help="Override a recipe field, e.g. --set train.steps=200 (repeatable).")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    if issubclass(category, GanzooWarning):
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    else:
+        err_console.print(f"[dim]{category.__name__}: {message} ({filename}:{lineno})[/]", highlight=False)
+
+
+def friendly(command):
+    """Turn GanzooError into one printed paragraph and its exit code (2 for bad input)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return command(*args, **kwargs)
+            except GanzooError as exc:
+                err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _host():
+    from ganzoo.host import default_host
+    return default_host()
+
+
+def _load(recipe: Path, overrides: list[str]):
+    from ganzoo.recipe import load_recipe, resolve
+    from ganzoo.rundir import RunDir
+    host = _host()
+    if recipe.is_dir():  # a run directory: resume or extend it from its own resolved recipe
+        from ganzoo.recipe import apply_overrides
+        run_dir = RunDir(recipe)
+        data = apply_overrides(run_dir.read_recipe(), overrides or [], str(run_dir.recipe_file))
+        return resolve(data, host, source=str(run_dir.recipe_file)), host
+    return load_recipe(recipe, host, overrides or []), host
+
+
+@app.command()
+@friendly
+def run(recipe: Path = typer.Argument(..., help="Recipe YAML, or a run directory to resume."),
+        set_: Optional[List[str]] = SetOption,
+        fresh: bool = typer.Option(False, "--fresh", help="Archive an existing run directory and start over."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe and stop.")):
+    """Train, then export images, as the recipe says. Rerunning resumes from the last checkpoint."""
+    from ganzoo.progress import PlainProgress, RichProgress, describe_run_dir
+    from ganzoo.runner import run_dir_of, run_recipe
+    resolved, host = _load(recipe, set_)
+    if dry_run:
+        console.print_json(json.dumps(resolved.to_dict()))
+        return
+    progress = RichProgress(console) if console.is_terminal else PlainProgress(console)
+    run_dir = run_dir_of(resolved)
+    console.print(f"Run [bold]{resolved.name}[/]: {resolved.recipe.architecture.kind} on "
+                  f"{resolved.recipe.data.kind} -> {run_dir.path}", highlight=False)
+    try:
+        result = run_recipe(resolved, host, [progress], fresh=fresh)
+    except KeyboardInterrupt:
+        err_console.print(f"Interrupted. Run the same command again to resume from the last checkpoint in {run_dir.path}.")
+        raise typer.Exit(130)
+    console.print(f"Done: step {result.summary['step']}, {result.summary['images_seen']:,} images seen. "
+                  f"Run directory {result.run_dir.path} holds:", highlight=False)
+    for line in describe_run_dir(result.run_dir.path):
+        console.print(f"  {line}", highlight=False)
+
+
+@app.command()
+@friendly
+def validate(recipe: Path = typer.Argument(..., help="Recipe YAML to check."), set_: Optional[List[str]] = SetOption):
+    """Check a recipe against the installed plugins without training (exit 2 when invalid)."""
+    from ganzoo.api import ImageSpec
+    from ganzoo.runner import build_architecture
+    resolved, host = _load(recipe, set_)
+    data = resolved.recipe.data
+    build_architecture(resolved, host, ImageSpec(data.resolution, data.channels or 3))
+    console.print(f"[green]OK[/] {recipe}: " + ", ".join(f"{k} from {v}" for k, v in resolved.providers.items()),
+                  highlight=False)
+
+
+@app.command()
+@friendly
+def schema(out: Optional[Path] = typer.Option(None, "--out", help="Write to this file instead of printing.")):
+    """JSON Schema of recipes, including the installed plugins' configs (for editors)."""
+    from ganzoo.fileio import write_bytes
+    from ganzoo.recipe import recipe_schema
+    text = json.dumps(recipe_schema(_host()), indent=2)
+    if out:
+        write_bytes(out, (text + "\n").encode())
+        console.print(f"Wrote {out}")
+    else:
+        typer.echo(text)
+
+
+@app.command()
+@friendly
+def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List installed plugins: distribution, version, hooks, what each provides and whether it loaded."""
+    records = [r.as_dict() for r in _host().records]
+    if as_json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    table = Table(title=f"ganzoo {__version__} plugins")
+    for column in ("plugin", "distribution", "version", "hooks", "provides", "status"):
+        table.add_column(column)
+    for r in records:
+        provides = "; ".join(f"{cat}: {', '.join(kinds)}" for cat, kinds in r["provides"].items())
+        status = "[green]loaded[/]" if r["status"] == "loaded" else f"[red]{r['status']}[/] {r['error']}"
+        table.add_row(r["name"], r["distribution"], r["version"], "\n".join(r["hooks"]), provides, status)
+    console.print(table)
+
+
+@app.command()
+@friendly
+def generate(run_dir: Path = typer.Argument(..., help="A run directory."),
+             n: int = typer.Option(64, "-n", min=1, help="How many images."),
+             out: Path = typer.Option(..., "--out", help="Folder for the PNGs."),
+             seed: int = typer.Option(0, "--seed", min=0, help="Latent seed: same seed, same images."),
+             raw: bool = typer.Option(False, "--raw", help="Use the raw generator instead of the EMA one."),
+             device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+             batch_size: int = typer.Option(64, "--batch-size", min=1)):
+    """Write PNGs from a run's (EMA) generator."""
+    from ganzoo.engine.device import pick_device
+    from ganzoo.export import generate_batches, write_images
+    from ganzoo.runner import load_run
+    dev = pick_device(device)
+    loaded = load_run(run_dir, _host(), dev, prefer_ema=not raw)
+    batches = generate_batches(loaded.architecture, loaded.generator, n, seed, dev, batch_size)
+    meta = {"run_id": loaded.run_dir.read_info().get("run_id"), "kind": loaded.architecture.kind, "seed": seed,
+            "recipe_digest": loaded.resolved.digest()}
+    written = write_images(batches, out, [], meta, loaded.architecture.image.class_names)
+    console.print(f"Wrote {len(written)} images from {loaded.which} at step {loaded.step} to {out}", highlight=False)
+
+
+@app.command()
+@friendly
+def version():
+    """Print ganzoo's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

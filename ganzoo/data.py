@@ -1,0 +1,38 @@
+"""Building a recipe's dataset through its plugin, and the channel conversion every dataset gets."""
+from __future__ import annotations
+
+import torch
+
+from ganzoo.api import ImageData
+from ganzoo.errors import GanzooError
+from ganzoo.host import Host
+from ganzoo.recipe import ResolvedRecipe
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 grey <-> RGB; RGB to grey uses the ITU-R 601 luma weights (as PIL's 'L')."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if have == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise GanzooError(f"Cannot convert {have}-channel images to {channels} channels.")
+
+
+def load_data(resolved: ResolvedRecipe, host: Host) -> ImageData:
+    section = resolved.recipe.data
+    dataset = host.datasets.get(section.kind).obj(resolved.data_config, section.resolution)
+    data = dataset.load()
+    if not isinstance(data, ImageData):
+        raise GanzooError(f"Dataset plugin '{section.kind}' returned {type(data).__name__}, not ImageData.")
+    if tuple(data.images.shape[-2:]) != (section.resolution, section.resolution):
+        raise GanzooError(f"Dataset plugin '{section.kind}' returned {tuple(data.images.shape[-2:])} images "
+                          f"for data.resolution {section.resolution}; this is a bug in the plugin.")
+    if len(data) == 0:
+        raise GanzooError(f"Dataset '{section.kind}' in {resolved.source} has no images.")
+    if section.channels:
+        data = ImageData(convert_channels(data.images, section.channels), data.labels, data.class_names)
+    return data

@@ -1,0 +1,97 @@
+"""Checkpoints: weights as safetensors (no code runs on load), the rest via weights_only torch.load.
+
+A checkpoint is two files named by step, written to temporary files and renamed,
+then ``latest.json`` is switched to them. A crash at any moment leaves the
+previous checkpoint intact and pointed to.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ganzoo.errors import GanzooError
+from ganzoo.fileio import atomic_path, write_json
+
+FORMAT = "ganzoo-checkpoint/1"
+NETWORKS = ("generator", "discriminator", "generator_ema")
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    step: int
+    weights: Path
+    state: Path
+
+
+def save(directory: Path, step: int, networks: dict[str, nn.Module], metadata: dict[str, Any],
+         state: dict[str, Any], keep: int) -> CheckpointFiles:
+    directory.mkdir(parents=True, exist_ok=True)
+    files = CheckpointFiles(step, directory / f"step-{step:08d}.safetensors", directory / f"step-{step:08d}.state.pt")
+    tensors = {f"{name}.{key}": value.detach().contiguous().cpu()
+               for name, module in networks.items() for key, value in module.state_dict().items()}
+    meta = {"format": FORMAT, "step": str(step), **{k: json.dumps(v) for k, v in metadata.items()}}
+    with atomic_path(files.weights) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    with atomic_path(files.state) as tmp:
+        torch.save(state, tmp)
+    write_json(directory / "latest.json", {"step": step, "weights": files.weights.name, "state": files.state.name})
+    _prune(directory, keep)
+    return files
+
+
+def _prune(directory: Path, keep: int) -> None:
+    weights = sorted(directory.glob("step-*.safetensors"))
+    for old in weights[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_name(old.name.replace(".safetensors", ".state.pt")).unlink(missing_ok=True)
+
+
+def latest(directory: Path) -> CheckpointFiles | None:
+    pointer = directory / "latest.json"
+    if not pointer.exists():
+        return None
+    try:
+        info = json.loads(pointer.read_text())
+        return CheckpointFiles(int(info["step"]), directory / info["weights"], directory / info["state"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise GanzooError(f"{pointer} is damaged ({exc}). Delete it to fall back to training from scratch, "
+                          f"or point it at an existing step-*.safetensors/.state.pt pair.") from None
+
+
+def read_metadata(weights: Path) -> dict[str, Any]:
+    with safe_open(str(weights), framework="pt") as handle:
+        raw = handle.metadata() or {}
+    if raw.get("format") != FORMAT:
+        raise GanzooError(f"{weights} is not a ganzoo checkpoint (format {raw.get('format')!r}, expected {FORMAT}).")
+    return {k: (v if k in ("format", "step") else json.loads(v)) for k, v in raw.items()}
+
+
+def load_networks(weights: Path, networks: dict[str, nn.Module], device: torch.device | str = "cpu") -> None:
+    """Load the named networks' weights in place (strict: every key must match)."""
+    try:
+        tensors = load_file(str(weights), device=str(device))
+    except Exception as exc:
+        raise GanzooError(f"Cannot read checkpoint weights {weights}: {exc}.") from None
+    for name, module in networks.items():
+        prefix = f"{name}."
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise GanzooError(f"Cannot read checkpoint state {path}: {exc}.") from None
+
+
+def network_names(weights: Path) -> set[str]:
+    """Which networks a weights file holds (e.g. {'generator', 'generator_ema', 'discriminator'})."""
+    with safe_open(str(weights), framework="pt") as handle:
+        return {key.split(".", 1)[0] for key in handle.keys()}

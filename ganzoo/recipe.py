@@ -1,0 +1,290 @@
+"""Typed recipes: YAML in, a validated and fully resolved recipe out.
+
+The recipe's own sections are pydantic models here; each plugin section
+(``data``, ``architecture``, each ``export.postprocess`` step) is a ``kind``
+plus fields that the plugin's own ``Config`` model validates.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from ganzoo.api import PluginConfig
+from ganzoo.errors import PluginError, RecipeError
+from ganzoo.host import Host
+from ganzoo.registry import did_you_mean
+from ganzoo.yamlsrc import Loc, line_of, read_yaml
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class RunSection(Section):
+    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                                description="Run directory name under output_dir; default: the recipe file's name.")
+    output_dir: str = Field("runs", description="Folder that holds run directories (relative to the working directory).")
+    seed: int = Field(0, ge=0, description="Seeds weights, data order, latents and grids.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto picks cuda > mps > cpu.")
+    threads: Optional[int] = Field(None, ge=1, description="CPU threads for PyTorch; default: all cores.")
+
+
+class PluginSection(BaseModel):
+    """``kind`` plus the plugin's own fields, validated later by the plugin's Config."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str = Field(description="Which plugin provides this section; see `ganzoo plugins`.")
+
+
+class DataSection(PluginSection):
+    resolution: int = Field(32, ge=8, le=1024, description="Images are resized to resolution x resolution.")
+    channels: Optional[Literal[1, 3]] = Field(None, description="Convert to 1 (grey) or 3 (RGB) channels; default: as stored.")
+
+
+class OptimizerOverride(Section):
+    name: Optional[Literal["adam", "adamw"]] = None
+    lr: Optional[float] = Field(None, gt=0)
+    betas: Optional[tuple[float, float]] = None
+    eps: Optional[float] = Field(None, gt=0)
+    weight_decay: Optional[float] = Field(None, ge=0)
+
+
+class OptimizerSection(Section):
+    generator: OptimizerOverride = OptimizerOverride()
+    discriminator: OptimizerOverride = OptimizerOverride()
+
+
+class EMASection(Section):
+    enabled: bool = True
+    half_life_images: int = Field(10_000, gt=0, description="Images after which an old weight's share halves.")
+
+
+class TrainSection(Section):
+    steps: Optional[int] = Field(None, ge=1, description="Budget in generator updates.")
+    images: Optional[int] = Field(None, ge=1, description="Budget in real images shown to the discriminator.")
+    batch_size: int = Field(64, ge=1)
+    optimizer: OptimizerSection = OptimizerSection()
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    ema: EMASection = EMASection()
+    log_every: int = Field(20, ge=1, description="Steps between JSONL records.")
+    sample_every: int = Field(500, ge=1, description="Steps between sample grids.")
+    checkpoint_every: int = Field(500, ge=1, description="Steps between checkpoints.")
+    keep_checkpoints: int = Field(2, ge=1)
+    grid_size: int = Field(64, ge=1, le=1024, description="Images in each sample grid.")
+    compile: bool = Field(False, description="torch.compile the networks for training.")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "TrainSection":
+        if (self.steps is None) == (self.images is None):
+            raise ValueError("give exactly one budget: train.steps (generator updates) or train.images (real images seen)")
+        return self
+
+
+class ExportSection(Section):
+    count: int = Field(64, ge=0, description="Images written at the end of `ganzoo run`.")
+    dir: str = Field("export", description="Output folder; relative paths are inside the run directory.")
+    seed: Optional[int] = Field(None, ge=0, description="Latent seed; default: run.seed.")
+    postprocess: list[PluginSection] = Field(default_factory=list, description="Post-processing steps, in order.")
+
+
+class Recipe(Section):
+    run: RunSection = RunSection()
+    data: DataSection
+    architecture: PluginSection
+    train: TrainSection
+    export: ExportSection = ExportSection()
+
+
+_COMMON_DATA_FIELDS = ("kind", "resolution", "channels")
+
+
+@dataclass
+class ResolvedRecipe:
+    """A recipe with every plugin section validated and every default filled in."""
+
+    recipe: Recipe
+    data_config: PluginConfig
+    architecture_config: PluginConfig
+    postprocess_configs: list[PluginConfig]
+    source: str = "<recipe>"
+    providers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.recipe.run.name or "run"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.recipe.model_dump(mode="json")
+        data["data"] = {**{k: data["data"][k] for k in _COMMON_DATA_FIELDS},
+                        **self.data_config.model_dump(mode="json")}
+        data["architecture"] = {"kind": self.recipe.architecture.kind,
+                                **self.architecture_config.model_dump(mode="json")}
+        data["export"]["postprocess"] = [
+            {"kind": step.kind, **cfg.model_dump(mode="json")}
+            for step, cfg in zip(self.recipe.export.postprocess, self.postprocess_configs)
+        ]
+        return data
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------ loading
+
+def load_recipe(path: str | Path, host: Host, overrides: list[str] = ()) -> ResolvedRecipe:
+    path = Path(path)
+    data, lines = read_yaml(path)
+    if not isinstance(data, dict):
+        raise RecipeError(f"Recipe {path} must be a YAML mapping with sections run, data, architecture, train, export; "
+                          f"got {type(data).__name__}.")
+    data = apply_overrides(data, overrides, str(path))
+    data.setdefault("run", {})
+    if isinstance(data["run"], dict) and not data["run"].get("name"):
+        data["run"]["name"] = path.stem
+    return resolve(data, host, source=str(path), lines=lines)
+
+
+def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
+    """Apply ``--set a.b.c=value`` overrides; values are parsed as YAML (200, true, [0.5, 0.9])."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"Override '{item}' is not of the form section.field=value (for example train.steps=200).")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise RecipeError(f"Override '{item}': {'.'.join(parts[:depth + 1])} in {source} is a value, not a section.")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def resolve(data: dict, host: Host, source: str = "<recipe>", lines: dict[Loc, int] | None = None) -> ResolvedRecipe:
+    """Validate a recipe mapping (from YAML or a run directory's recipe.resolved.json)."""
+    lines = lines or {}
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_explain(exc, source, lines, Recipe)) from None
+    providers: dict[str, str] = {}
+
+    def plugin_config(section: PluginSection, loc: Loc, registry, skip: tuple[str, ...] = ("kind",)) -> PluginConfig:
+        try:
+            provider = registry.get(section.kind)
+        except PluginError as exc:
+            where = _where(lines, loc + ("kind",))
+            raise RecipeError(f"Recipe {source} is invalid: {where}: {exc}") from None
+        providers[".".join(map(str, loc))] = f"{provider.distribution} {provider.version}".strip()
+        fields = {k: v for k, v in section.model_dump().items() if k not in skip}
+        try:
+            return provider.obj.Config.model_validate(fields)
+        except ValidationError as exc:
+            raise RecipeError(_explain(exc, source, lines, provider.obj.Config, prefix=loc,
+                                       what=f"{registry.category} '{section.kind}'")) from None
+
+    data_config = plugin_config(recipe.data, ("data",), host.datasets, _COMMON_DATA_FIELDS)
+    arch_config = plugin_config(recipe.architecture, ("architecture",), host.architectures)
+    post_configs = [plugin_config(step, ("export", "postprocess", i), host.postprocessors)
+                    for i, step in enumerate(recipe.export.postprocess)]
+    return ResolvedRecipe(recipe, data_config, arch_config, post_configs, source, providers)
+
+
+# ------------------------------------------------------------------ errors
+
+def _where(lines: dict[Loc, int], loc: Loc) -> str:
+    dotted = ".".join(str(p) for p in loc)
+    line = line_of(lines, loc)
+    return dotted + (f" (line {line})" if line else "")
+
+
+def _explain(exc: ValidationError, source: str, lines: dict[Loc, int], model: type[BaseModel],
+             prefix: Loc = (), what: str = "") -> str:
+    problems = []
+    for err in exc.errors():
+        loc = prefix + tuple(p for p in err["loc"])
+        where = _where(lines, loc)
+        if err["type"] == "extra_forbidden":
+            accepted = _fields_at(model, tuple(err["loc"][:-1]))
+            name = str(err["loc"][-1])
+            hint = did_you_mean(name, accepted)
+            problems.append(f"{where}: unknown field '{name}'.{hint} Accepted fields: {', '.join(accepted) or 'none'}.")
+        elif err["type"] == "missing":
+            problems.append(f"{where}: this field is required.")
+        elif err["type"] == "value_error":
+            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}.")
+        else:
+            problems.append(f"{where}: got {err.get('input')!r}; {err['msg']}.")
+    head = f"Recipe {source} is invalid" + (f" ({what} config)" if what else "")
+    return f"{head}: " + " ".join(problems)
+
+
+def _fields_at(model: Any, loc: tuple) -> list[str]:
+    """Names of the fields of the (nested) model found at ``loc``, for 'accepted fields' hints."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return []
+        model = _model_in(model.model_fields[part].annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [n for n in model.model_fields]
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# ------------------------------------------------------------------ schema
+
+def recipe_schema(host: Host) -> dict[str, Any]:
+    """JSON Schema of recipes, with each plugin section a union over the installed plugins' configs."""
+
+    def union(registry, base: type[BaseModel]) -> Any:
+        variants = [
+            create_model(f"{base.__name__}_{p.kind}".replace("-", "_"), __base__=(p.obj.Config,),
+                         __doc__=p.obj.description or None,
+                         kind=(Literal[p.kind], Field(description=f"provided by {p.distribution}")),
+                         **{n: (f.annotation, f) for n, f in base.model_fields.items() if n != "kind"})
+            for p in registry
+        ]
+        if not variants:
+            return base
+        if len(variants) == 1:
+            return variants[0]
+        return typing.Annotated[Union[tuple(variants)], Field(discriminator="kind")]
+
+    data_section = union(host.datasets, DataSection)
+    arch_section = union(host.architectures, PluginSection)
+    post_step = union(host.postprocessors, PluginSection)
+    export = create_model("ExportSection", __base__=ExportSection,
+                          postprocess=(list[post_step], Field(default_factory=list)))
+    schema_model = create_model("Recipe", __base__=Section, run=(RunSection, RunSection()),
+                                data=(data_section, ...), architecture=(arch_section, ...),
+                                train=(TrainSection, ...), export=(export, ExportSection()))
+    schema = schema_model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ganzoo recipe"
+    return schema

@@ -1,0 +1,116 @@
+"""From a resolved recipe to a finished run directory: data, architecture, training, export.
+
+The CLI calls these; so can Python code and tests. Nothing here draws on the terminal.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from ganzoo.api import Architecture, ImageSpec, PostProcessor
+from ganzoo.data import load_data
+from ganzoo.engine import checkpoint
+from ganzoo.engine.device import check_amp, pick_device, set_threads
+from ganzoo.engine.loop import Callback, Trainer, rank
+from ganzoo.errors import GanzooError, RecipeError
+from ganzoo.export import generate_batches, write_images
+from ganzoo.fileio import write_json
+from ganzoo.host import Host
+from ganzoo.recipe import ResolvedRecipe, resolve
+from ganzoo.rundir import RunDir, environment_info, prepare
+
+
+def run_dir_of(resolved: ResolvedRecipe) -> RunDir:
+    return RunDir(Path(resolved.recipe.run.output_dir) / resolved.name)
+
+
+def build_architecture(resolved: ResolvedRecipe, host: Host, image: ImageSpec) -> Architecture:
+    kind = resolved.recipe.architecture.kind
+    try:
+        return host.architectures.get(kind).obj(resolved.architecture_config, image)
+    except ValueError as exc:
+        raise RecipeError(f"Recipe {resolved.source}: architecture '{kind}' cannot be built for the data "
+                          f"(data.resolution {image.resolution}, {image.channels} channel(s)): {exc}.") from None
+
+
+def build_pipeline(resolved: ResolvedRecipe, host: Host) -> list[PostProcessor]:
+    return [host.postprocessors.get(step.kind).obj(cfg)
+            for step, cfg in zip(resolved.recipe.export.postprocess, resolved.postprocess_configs)]
+
+
+@dataclass
+class RunResult:
+    run_dir: RunDir
+    summary: dict[str, Any]
+    exported: list[Path] = field(default_factory=list)
+
+
+def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] = (), fresh: bool = False,
+               on_export: Optional[Callable[[Path], None]] = None) -> RunResult:
+    """Train (or resume) the recipe's run and export its images."""
+    recipe = resolved.recipe
+    run_dir = run_dir_of(resolved)
+    threads = set_threads(recipe.run.threads)
+    device = pick_device(recipe.run.device)
+    check_amp(device, recipe.train.amp)
+    pipeline = build_pipeline(resolved, host)
+    main = rank() == 0
+    resuming = prepare(run_dir, resolved.to_dict(), fresh) if main else run_dir.has_checkpoint()
+    data = load_data(resolved, host)
+    architecture = build_architecture(resolved, host, data.spec)
+    if main:
+        write_json(run_dir.recipe_file, resolved.to_dict())
+        info = run_dir.read_info() if resuming else {}
+        info.update({"run_id": info.get("run_id") or f"{resolved.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                     "seed": recipe.run.seed, "recipe_source": resolved.source, "recipe_digest": resolved.digest(),
+                     "plugins": host.versions(), "providers": resolved.providers,
+                     "data": {"images": len(data), "resolution": data.spec.resolution, "channels": data.spec.channels,
+                              "class_names": list(data.class_names), "content_sha256": data.content_hash()}})
+        info.setdefault("sessions", []).append({"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                                "device": str(device), "threads": threads,
+                                                "resumed": resuming, **environment_info()})
+        write_json(run_dir.info_file, info)
+    trainer = Trainer(architecture, data, recipe.train, recipe.run.seed, device, run_dir, list(callbacks))
+    summary = trainer.run()
+    exported: list[Path] = []
+    export = recipe.export
+    if main and export.count:
+        out = run_dir.path / export.dir
+        seed = recipe.run.seed if export.seed is None else export.seed
+        batches = generate_batches(architecture, trainer.sampling_generator, export.count, seed, device)
+        meta = {"run_id": run_dir.read_info().get("run_id"), "kind": architecture.kind, "seed": seed,
+                "recipe_digest": resolved.digest()}
+        exported = write_images(batches, out, pipeline, meta, architecture.image.class_names, on_export)
+    return RunResult(run_dir, summary, exported)
+
+
+@dataclass
+class LoadedRun:
+    run_dir: RunDir
+    resolved: ResolvedRecipe
+    architecture: Architecture
+    generator: nn.Module
+    step: int
+    which: str  # generator_ema or generator
+
+
+def load_run(path: str | Path, host: Host, device: torch.device, prefer_ema: bool = True) -> LoadedRun:
+    """Rebuild a run's generator from its directory alone (recipe.resolved.json + latest checkpoint)."""
+    run_dir = RunDir(Path(path))
+    resolved = resolve(run_dir.read_recipe(), host, source=str(run_dir.recipe_file))
+    files = checkpoint.latest(run_dir.checkpoints)
+    if files is None:
+        raise GanzooError(f"{run_dir.path} has no checkpoint yet; train it first with `ganzoo run`.")
+    meta = checkpoint.read_metadata(files.weights)
+    image = ImageSpec(meta["image"]["resolution"], meta["image"]["channels"], tuple(meta["image"]["class_names"]))
+    architecture = build_architecture(resolved, host, image)
+    generator = architecture.build_generator().to(device)
+    names = checkpoint.network_names(files.weights)
+    which = "generator_ema" if prefer_ema and "generator_ema" in names else "generator"
+    checkpoint.load_networks(files.weights, {which: generator}, device)
+    return LoadedRun(run_dir, resolved, architecture, generator.eval(), files.step, which)

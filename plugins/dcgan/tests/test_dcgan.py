@@ -1,0 +1,40 @@
+"""DCGAN passes the architecture contract at every supported resolution, and trains sanely."""
+import pytest
+import torch
+
+from ganzoo.api import ImageSpec
+from ganzoo.testing import check_architecture
+from ganzoo_dcgan import DCGAN, DCGANConfig
+
+
+def test_contract_small_resolutions():
+    check_architecture(DCGAN, {"width": 4, "z_dim": 8}, resolutions=(16, 28, 32))
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+def test_shapes_large_resolutions(resolution):
+    arch = DCGAN(DCGANConfig(width=4, z_dim=8), ImageSpec(resolution, 3))
+    g, d = arch.build_generator(), arch.build_discriminator()
+    fake = g(torch.randn(2, 8))
+    assert fake.shape == (2, 3, resolution, resolution)
+    assert d(fake).shape == (2,)
+
+
+def test_paper_architecture_details():
+    arch = DCGAN(DCGANConfig(width=64), ImageSpec(64, 3))
+    g, d = arch.build_generator(), arch.build_discriminator()
+    assert [m.out_channels for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)] == [512, 256, 128, 64, 3]
+    assert isinstance(list(g.modules())[-1], torch.nn.Tanh)
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in convs] == [64, 128, 256, 512, 1]
+    assert all(m.negative_slope == 0.2 for m in d.modules() if isinstance(m, torch.nn.LeakyReLU))
+    # No batch norm right after the image input (paper, section 3).
+    assert not isinstance(list(d.net)[1], torch.nn.BatchNorm2d)
+    opt = arch.optimizer_settings()["generator"]
+    assert opt.lr == 2e-4 and opt.betas == (0.5, 0.999)
+
+
+@pytest.mark.parametrize("resolution", [20, 48, 256])
+def test_unsupported_resolution_names_the_supported_ones(resolution):
+    with pytest.raises(ValueError, match="16, 28, 32, 64, 128"):
+        DCGAN(DCGANConfig(), ImageSpec(resolution, 3))
