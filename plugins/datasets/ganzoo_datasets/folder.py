@@ -1,0 +1,171 @@
+"""``folder``: the user's own images, read from a folder tree.
+
+Labels (``labels: auto``, the default): the immediate sub-folders of ``path``
+become the classes, named after the folders and numbered in sorted name order,
+when every readable image lies somewhere inside one of them and there are at
+least two of them; images deeper down belong to their top-level sub-folder
+(``shoes/running/a.jpg`` is a ``shoes``). Otherwise the data is unlabelled: a
+single sub-folder is just a container, not a class, and when images sit both
+directly in ``path`` and in two or more sub-folders ganzoo warns that it could
+not use the sub-folders as classes. ``labels: none`` never labels.
+
+Files are found recursively (following symlinked folders, once each), skipping
+hidden files and folders (names starting with ``.``, e.g. ``.DS_Store`` or
+macOS ``._`` twins), and read in sorted path order so the dataset is the same
+on every machine. A relative ``path`` is taken from the current directory.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageColor, ImageOps
+from pydantic import Field, field_validator
+
+from ganzoo.api import Dataset, GanzooError, GanzooWarning, ImageData, PluginConfig
+from ganzoo_datasets._common import check_resolution
+
+DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+_SIXTEEN_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+class FolderConfig(PluginConfig):
+    path: Path = Field(description="Folder of images; its sub-folders may be the classes (see 'labels').")
+    fit: Literal["pad", "crop"] = Field(
+        "pad", description="Make non-square images square by padding with 'background' or centre-cropping.")
+    background: str = Field(
+        "white", description="Colour behind transparent pixels and padding: a name or #rrggbb.")
+    labels: Literal["auto", "none"] = Field(
+        "auto", description="'auto': two or more sub-folders holding every image are the classes; 'none': no labels.")
+    extensions: tuple[str, ...] = Field(
+        DEFAULT_EXTENSIONS, description="File name endings read as images (case-insensitive).")
+
+    @field_validator("background")
+    @classmethod
+    def _known_colour(cls, value: str) -> str:
+        try:
+            ImageColor.getrgb(value)
+        except ValueError:
+            raise ValueError(f"background {value!r} is not a colour: use a name such as 'white', 'black' or "
+                             f"'lightgray', or a hex code such as '#f4f4f4'") from None
+        return value
+
+    @field_validator("extensions")
+    @classmethod
+    def _dotted_lowercase(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys("." + ext.strip().lower().lstrip(".") for ext in value if ext.strip(" .")))
+        if not cleaned:
+            raise ValueError("extensions is empty: list at least one, such as ['.jpg', '.png']")
+        return cleaned
+
+
+def _walk(root: Path) -> list[Path]:
+    """Every non-hidden file under root, in sorted relative-path order."""
+    seen, found = set(), []
+    for here, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:  # a symlink loop, or the same folder linked twice
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(here, f).relative_to(root) for f in files if not f.startswith(".")]
+    return sorted(found, key=lambda p: p.parts)
+
+
+def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Any PIL mode to RGB, with transparency flattened onto the background."""
+    if image.mode in _SIXTEEN_BIT:  # convert() would clip 16-bit grey to 255, not scale it
+        image = Image.fromarray((np.asarray(image, np.float32) / 257.0).round().clip(0, 255).astype(np.uint8), "L")
+    if "A" in image.mode or "transparency" in image.info:
+        layer = Image.new("RGBA", image.size, (*background, 255))
+        layer.alpha_composite(image.convert("RGBA"))
+        image = layer
+    return image.convert("RGB")
+
+
+def _read(path: Path, resolution: int, fit: str, background: tuple[int, int, int]) -> np.ndarray:
+    with Image.open(path) as image:
+        image.draft(None, (2 * resolution, 2 * resolution))  # JPEG: decode big photos at reduced size
+        image.load()
+        image = _to_rgb(ImageOps.exif_transpose(image), background)
+    size, lanczos = (resolution, resolution), Image.Resampling.LANCZOS
+    if fit == "pad":
+        return np.asarray(ImageOps.pad(image, size, lanczos, color=background))
+    return np.asarray(ImageOps.fit(image, size, lanczos))
+
+
+def _names(items: list[tuple[Path, str]], limit: int = 5) -> str:
+    shown = ", ".join(f"'{p.as_posix()}' ({why})" for p, why in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+class FolderDataset(Dataset):
+    __doc__ = __doc__  # the module docstring, which spells out the labelling rule
+    kind = "folder"
+    description = "Your own images from a folder tree; sub-folders can be the classes."
+    Config = FolderConfig
+
+    def load(self) -> ImageData:
+        config: FolderConfig = self.config
+        resolution = check_resolution(self.kind, self.resolution, 1, 4096)
+        root = config.path.expanduser()
+        if not root.is_dir():
+            state = "is a file, not a folder" if root.exists() else "does not exist"
+            raise GanzooError(f"The folder dataset's path '{root}' {state} (resolved to '{root.absolute()}'). "
+                              f"Set 'path:' to a folder that holds your images, optionally in one sub-folder "
+                              f"per class.")
+        files = _walk(root)
+        wanted = [p for p in files if p.suffix.lower() in config.extensions]
+        if not wanted:
+            others = Counter(p.suffix.lower() or "(no extension)" for p in files).most_common(3)
+            other_text = (f" It holds {len(files)} other file(s), mostly {', '.join(f'{e} ({n})' for e, n in others)}."
+                          if files else " It is empty.")
+            raise GanzooError(f"No images under '{root}': looked for {', '.join(config.extensions)} files in it and "
+                              f"every sub-folder.{other_text} Put images there, point 'path:' elsewhere, or set "
+                              f"'extensions:' to include your files' type.")
+
+        background = ImageColor.getrgb(config.background)[:3]
+        good, arrays, bad = [], [], []
+        for rel in wanted:
+            try:
+                arrays.append(_read(root / rel, resolution, config.fit, background))
+                good.append(rel)
+            except Exception as exc:  # PIL raises many types for bad data; any of them means "skip this file"
+                bad.append((rel, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]))
+        if not good:
+            raise GanzooError(f"None of the {len(wanted)} image file(s) under '{root}' could be read: "
+                              f"{_names(bad)}. Check that they are images PIL can open (re-save them as PNG "
+                              f"or JPEG if unsure).")
+        if bad:
+            warnings.warn(f"Skipped {len(bad)} of {len(wanted)} image file(s) under '{root}' that could not be "
+                          f"read: {_names(bad)}. Training uses the other {len(good)}; fix or remove the "
+                          f"skipped files to silence this warning.", GanzooWarning, stacklevel=2)
+
+        images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        classes = self._classes(root, good) if config.labels == "auto" else None
+        if classes is None:
+            return ImageData(images)
+        names = tuple(sorted(set(classes)))
+        labels = torch.tensor([names.index(c) for c in classes], dtype=torch.int64)
+        return ImageData(images, labels, names)
+
+    @staticmethod
+    def _classes(root: Path, good: list[Path]) -> list[str] | None:
+        """Each image's class (its top-level sub-folder), or None when the tree has no classes."""
+        loose = sum(len(p.parts) == 1 for p in good)
+        folders = {p.parts[0] for p in good if len(p.parts) > 1}
+        if len(folders) < 2:
+            return None
+        if loose:
+            warnings.warn(f"Not using the {len(folders)} sub-folders of '{root}' as classes because {loose} "
+                          f"image(s) lie directly in it, outside any sub-folder. Move them into a class folder "
+                          f"for labelled data, or set 'labels: none' to silence this warning.",
+                          GanzooWarning, stacklevel=3)
+            return None
+        return [p.parts[0] for p in good]

@@ -1,0 +1,15 @@
+"""Entry point: hands ganzoo the three dataset kinds this distribution provides."""
+from __future__ import annotations
+
+from ganzoo.api import hookimpl
+
+from ganzoo_datasets.catalogue import CatalogueDataset
+from ganzoo_datasets.fashion_mnist import FashionMNISTDataset
+from ganzoo_datasets.folder import FolderDataset
+
+
+@hookimpl
+def ganzoo_register_datasets(register):
+    register(CatalogueDataset)
+    register(FolderDataset)
+    register(FashionMNISTDataset)
