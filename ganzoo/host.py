@@ -85,7 +85,7 @@ class Host:
     def add_plugin(self, module: ModuleType | object, name: str | None = None,
                    distribution: str | None = None, version: str = "") -> PluginRecord:
         """Register one plugin object (a module or any object with hookimpls) and collect what it provides."""
-        name = name or getattr(module, "__name__", None) or type(module).__qualname__
+        name = name or getattr(module, "__name__", None) or type(module).__name__
         record = PluginRecord(name, distribution or name, version)
         try:
             self.pm.register(module, name=name)

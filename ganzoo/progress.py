@@ -57,7 +57,7 @@ class PlainProgress(Callback):
             return
         self.last = now
         self.console.print(f"step {record['step']}/{self.total}  {record['images_per_s']:.0f} img/s  "
-                           f"elapsed {record['elapsed_s']:.0f}s  {format_losses(record)}", highlight=False)
+                           f"elapsed {record['elapsed_s']:.0f}s  {format_losses(record)}", highlight=False, soft_wrap=True)
 
 
 def describe_run_dir(path: Path) -> list[str]:

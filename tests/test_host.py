@@ -88,3 +88,20 @@ def test_registering_a_class_without_kind_is_refused():
 
     with pytest.warns(UserWarning, match="without a `kind`"):
         create_host([P()], entry_points=False)
+
+
+def test_architecture_hook_registers_with_metadata():
+    from ganzoo_dcgan import DCGAN
+
+    class Renamed(DCGAN):
+        kind = "dcgan-copy"
+
+    class P:
+        @hookimpl
+        def ganzoo_register_architectures(self, register):
+            register(Renamed)
+
+    host = create_host([P()], entry_points=False)
+    provider = host.architectures.get("dcgan-copy")
+    assert provider.obj is Renamed and provider.distribution == "P"
+    assert host.records[0].provides == {"architecture": ["dcgan-copy"]}
