@@ -25,7 +25,9 @@ class RichProgress(Callback):
         self.task = None
 
     def on_start(self, info: dict[str, Any]) -> None:
-        if info["resumed"]:
+        if info["step"] >= info["total_steps"]:
+            self.console.print(f"Already trained to step {info['step']}; nothing left to train.")
+        elif info["resumed"]:
             self.console.print(f"Resuming from step {info['step']} ({info['images_seen']:,} images seen).")
         self.progress.start()
         self.task = self.progress.add_task("train", total=info["total_steps"], completed=info["step"],
@@ -48,6 +50,9 @@ class PlainProgress(Callback):
 
     def on_start(self, info: dict[str, Any]) -> None:
         self.total = info["total_steps"]
+        if info["step"] >= self.total:
+            self.console.print(f"Already trained to step {info['step']}; nothing left to train.")
+            return
         verb = f"Resuming at step {info['step']}" if info["resumed"] else "Training"
         self.console.print(f"{verb}: {self.total} steps, batch {info['batch_size']}, device {info['device']}")
 

@@ -60,9 +60,10 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
     check_amp(device, recipe.train.amp)
     pipeline = build_pipeline(resolved, host)
     main = rank() == 0
-    resuming = prepare(run_dir, resolved.to_dict(), fresh) if main else run_dir.has_checkpoint()
+    # Everything that can reject the recipe runs before the run directory is touched.
     data = load_data(resolved, host)
     architecture = build_architecture(resolved, host, data.spec)
+    resuming = prepare(run_dir, resolved.to_dict(), fresh) if main else run_dir.has_checkpoint()
     if main:
         write_json(run_dir.recipe_file, resolved.to_dict())
         info = run_dir.read_info() if resuming else {}

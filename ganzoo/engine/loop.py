@@ -85,8 +85,8 @@ class Trainer:
         self.step = 0
         self.images_seen = 0
         self.elapsed = 0.0
-        self._sums: dict[str, torch.Tensor] = {}
-        self._count = 0
+        self._sums: dict[str, torch.Tensor] = {}  # loss sums since the last log, kept on the device
+        self._counts: dict[str, int] = {}
         self._tensorboard = None
 
     # ------------------------------------------------------------ setup helpers
@@ -130,7 +130,7 @@ class Trainer:
             "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
             "batches": self.batches.state_dict(),
             "rng": rng_state(),
-            "log_sums": {k: v.detach().cpu() for k, v in self._sums.items()}, "log_count": self._count,
+            "log_sums": {k: v.detach().cpu() for k, v in self._sums.items()}, "log_counts": dict(self._counts),
             "stats_offset": stats_offset,
         }
 
@@ -161,7 +161,7 @@ class Trainer:
         self.batches.load_state_dict(state["batches"])
         set_rng_state(state["rng"])
         self._sums = {k: v.to(self.device) for k, v in state["log_sums"].items()}
-        self._count = state["log_count"]
+        self._counts = dict(state["log_counts"])
         if self.is_main and self.run_dir.stats_file.exists():
             # Drop records written after this checkpoint; the replay writes them again.
             with open(self.run_dir.stats_file, "r+b") as handle:
@@ -183,12 +183,12 @@ class Trainer:
                                   "elapsed_s": round(self.elapsed, 3),
                                   "images_per_s": round(interval_images / max(interval_seconds, 1e-9), 2)}
         for key, total in self._sums.items():
-            value = (total / max(self._count, 1)).item()
+            value = (total / self._counts[key]).item()
             if not math.isfinite(value):
                 raise TrainingDiverged(f"Training diverged at step {self.step}: {key} is {value}. "
                                        f"Try a lower learning rate, train.amp: off, or another seed.")
             record[key] = value
-        self._sums, self._count = {}, 0
+        self._sums, self._counts = {}, {}
         if self.is_main and self.run_dir:
             with open(self.run_dir.stats_file, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -236,10 +236,10 @@ class Trainer:
                 scaler.update()
                 for key, value in out.items():
                     name = f"{phase.name}/{key}"
-                    self._sums[name] = self._sums.get(name, 0) + value.detach().float() / phase.repeats
+                    self._sums[name] = self._sums.get(name, 0) + value.detach().float()
+                    self._counts[name] = self._counts.get(name, 0) + 1
             if trains == "generator" and self.ema:
                 self.ema.update(self.generator)
-        self._count += 1
         return used
 
     def run(self) -> dict[str, Any]:
@@ -252,6 +252,7 @@ class Trainer:
             cb.on_start(info)
         self._open_tensorboard()
         if self.is_main and self.run_dir and not resumed:
+            self.run_dir.stats_file.write_text("")  # a run that died before its first checkpoint starts over
             save_grid(self.data.images[: self.config.grid_size], self.run_dir.grids / "reals.png")
             self.save_samples()
         cfg = self.config

@@ -1,0 +1,100 @@
+"""Engine behaviour beyond resume: budgets, precision, EMA, channels, divergence, lazy phases."""
+import json
+
+import pytest
+import torch
+
+from ganzoo.api import Phase
+from ganzoo.engine import checkpoint
+from ganzoo.engine.loop import TrainingDiverged
+from ganzoo.errors import RecipeError
+from ganzoo.recipe import resolve
+from ganzoo.runner import run_recipe
+from ganzoo_dcgan import DCGAN
+from tests.conftest import tiny_recipe
+
+
+def records(result):
+    return [json.loads(line) for line in result.run_dir.stats_file.read_text().splitlines()]
+
+
+def test_image_budget_counts_real_images(tmp_path, host):
+    recipe = tiny_recipe(tmp_path, steps=None, images=100)
+    result = run_recipe(resolve(recipe, host), host)
+    assert result.summary["step"] == 13 and result.summary["images_seen"] == 104
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path, host):
+    result = run_recipe(resolve(tiny_recipe(tmp_path, steps=2, amp="bf16"), host), host)
+    assert all(torch.isfinite(torch.tensor(r["D/loss"])) for r in records(result))
+
+
+def test_fp16_needs_cuda(tmp_path, host):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RecipeError, match="fp16 training needs CUDA"):
+        run_recipe(resolve(tiny_recipe(tmp_path, amp="fp16"), host), host)
+    assert not (tmp_path / "runs" / "tiny").exists()  # refused before anything was written
+
+
+def test_ema_is_saved_and_differs_and_can_be_off(tmp_path, host):
+    result = run_recipe(resolve(tiny_recipe(tmp_path, steps=4), host), host)
+    weights = checkpoint.latest(result.run_dir.checkpoints).weights
+    assert checkpoint.network_names(weights) == {"generator", "discriminator", "generator_ema"}
+    recipe = tiny_recipe(tmp_path / "off", steps=2, ema={"enabled": False})
+    result = run_recipe(resolve(recipe, host), host)
+    assert checkpoint.network_names(checkpoint.latest(result.run_dir.checkpoints).weights) == {"generator", "discriminator"}
+
+
+def test_checkpoint_metadata_rebuilds_the_model(tmp_path, host):
+    result = run_recipe(resolve(tiny_recipe(tmp_path, steps=2), host), host)
+    meta = checkpoint.read_metadata(checkpoint.latest(result.run_dir.checkpoints).weights)
+    assert meta["kind"] == "dcgan" and meta["architecture_config"]["width"] == 8
+    assert meta["image"] == {"resolution": 16, "channels": 3, "class_names": ["class0", "class1"]}
+
+
+def test_channels_are_converted(tmp_path, host):
+    recipe = tiny_recipe(tmp_path, steps=1)
+    recipe["data"]["channels"] = 1
+    result = run_recipe(resolve(recipe, host), host)
+    meta = checkpoint.read_metadata(checkpoint.latest(result.run_dir.checkpoints).weights)
+    assert meta["image"]["channels"] == 1
+
+
+class NaNGAN(DCGAN):
+    kind = "test-nan"
+
+    def phases(self):
+        def nan_loss(x):
+            return {"loss": x.discriminator(x.real).mean() * float("nan")}
+        return [Phase("D", "discriminator", nan_loss)]
+
+
+class LazyGAN(DCGAN):
+    kind = "test-lazy"
+
+    def phases(self):
+        def constant(x):
+            return {"loss": x.discriminator(x.real).mean() * 0, "marker": torch.tensor(1.0)}
+        return [*super().phases(), Phase("Dreg", "discriminator", constant, every=2)]
+
+
+def _host_with(host, cls):
+    host.architectures.add(cls, "tests")
+    return host
+
+
+def test_divergence_is_a_clear_error(tmp_path, host):
+    recipe = tiny_recipe(tmp_path, steps=4)
+    recipe["architecture"]["kind"] = "test-nan"
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 2: D/loss is nan"):
+        run_recipe(resolve(recipe, _host_with(host, NaNGAN)), host)
+
+
+def test_lazy_phase_runs_every_n_steps_and_logs_its_own_mean(tmp_path, host):
+    recipe = tiny_recipe(tmp_path, steps=4, log_every=4)
+    recipe["architecture"]["kind"] = "test-lazy"
+    result = run_recipe(resolve(recipe, _host_with(host, LazyGAN)), host)
+    (record,) = records(result)
+    assert record["Dreg/marker"] == 1.0  # ran on steps 0 and 2; mean over the runs, not over all steps
+    assert record["images_seen"] == 4 * 8 + 2 * 8
