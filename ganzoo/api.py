@@ -15,11 +15,13 @@ from torch import nn
 
 from ganzoo.errors import GanzooError, GanzooWarning, PluginError, RecipeError
 from ganzoo.hookspecs import hookimpl
+from ganzoo.provenance import TRAINED_ALGORITHMIC_MEDIA, Provenance, provenance_record, read_provenance
 
 __all__ = [
     "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "Dataset", "Architecture",
-    "Phase", "PhaseInputs", "OptimizerSettings", "PostProcessor", "GanzooError",
+    "Phase", "PhaseInputs", "OptimizerSettings", "PostProcessor", "FeatureExtractor", "GanzooError",
     "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images",
+    "provenance_record", "read_provenance", "Provenance", "TRAINED_ALGORITHMIC_MEDIA",
 ]
 
 
@@ -171,16 +173,28 @@ class Architecture:
     and ``phases``. The generator maps ``(z, labels)`` to images in [-1, 1] of
     shape (N, channels, resolution, resolution); the discriminator maps
     ``(images, labels)`` to one logit per image (labels are None unless conditional).
+
+    Class-conditional generation: set ``supports_conditioning = True`` and give the
+    Config a ``conditional: bool`` field. When the recipe sets it, the data must be
+    labelled (a clear recipe error otherwise) and both networks receive labels.
     """
 
     kind: ClassVar[str]
     Config: ClassVar[type[PluginConfig]] = PluginConfig
     description: ClassVar[str] = ""
     supports_conditioning: ClassVar[bool] = False
+    sampling_options: ClassVar[tuple[str, ...]] = ()  # keyword options ``generate`` accepts, e.g. ("truncation",)
 
     def __init__(self, config: PluginConfig, image: ImageSpec):
         self.config = config
         self.image = image
+        if self.wants_conditioning:
+            if not self.supports_conditioning:
+                raise ValueError(f"'{self.kind}' does not support class-conditional generation; set conditional: false")
+            if not image.num_classes:
+                raise ValueError("conditional: true needs a labelled dataset, but this data has no class labels; "
+                                 "use labelled data (e.g. class sub-folders with the folder dataset) or set "
+                                 "conditional: false")
         self.check_image_spec(image)
 
     # -- things a subclass overrides
@@ -192,9 +206,14 @@ class Architecture:
         return int(getattr(self.config, "z_dim"))
 
     @property
+    def wants_conditioning(self) -> bool:
+        """The recipe asks for class-conditional generation (the config's ``conditional`` field)."""
+        return bool(getattr(self.config, "conditional", False))
+
+    @property
     def conditional(self) -> bool:
-        """True when the networks take class labels (the data is labelled and the plugin asks)."""
-        return False
+        """True when the networks take class labels."""
+        return self.wants_conditioning and self.image.num_classes > 0
 
     def build_generator(self) -> nn.Module:  # pragma: no cover - interface
         raise NotImplementedError
@@ -232,7 +251,19 @@ class PostProcessor:
     """One step of the export pipeline: takes a PIL image (and its metadata), returns one.
 
     ``meta`` is a dict with at least ``run_id``, ``kind``, ``seed``, ``index`` and
-    ``class_name`` (None when unconditional); steps may add to it.
+    ``class_name`` (None when unconditional, and for ``ganzoo postprocess``); steps
+    may add to it. What is written is decided by ``meta["format"]`` (``png``,
+    ``jpeg`` or ``webp``), ``meta["save_options"]`` (Pillow save keywords) and
+    ``meta["provenance"]`` (the AI-generated record, see :func:`provenance_record`;
+    None for none). ``meta["source"]`` describes the input file under ``ganzoo
+    postprocess`` (``path``, ``format``, ``size``, ``mode``, ``transparent``,
+    ``exif``, ``xmp``, ``provenance``), else None; ``meta["check"]`` is True while
+    the pipeline is tried on test images.
+
+    Images come as L, RGB or RGBA in sRGB. ``__call__`` runs on several threads at
+    once, so it must not change ``self``. Raise ``GanzooError`` for an image the
+    step cannot handle; the whole pipeline is tried on test images before the
+    first file is written (docs/postprocess.md).
     """
 
     kind: ClassVar[str]
@@ -244,3 +275,51 @@ class PostProcessor:
 
     def __call__(self, image: Any, meta: dict[str, Any]) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+# ------------------------------------------------------------ feature extractors
+
+class FeatureExtractor:
+    """Turns images into feature vectors for FID, KID and precision/recall (see docs/evaluation.md).
+
+    Subclass, set ``kind``, ``Config``, ``description``, ``space`` and ``dims``, and
+    implement ``load``, ``protocol`` and ``__call__``. ``__call__`` gets uint8 images
+    (N, C, H, W), C being 1 or 3, on the CPU, exactly as they would be written to PNG,
+    and returns float features (N, dims) on the CPU. Each image must be treated on
+    its own (no batch statistics), so numbers do not depend on the batch size.
+
+    ``protocol()`` returns what identifies the feature space (the weights' SHA-256,
+    the input pipeline, ...) as JSON-able values, including
+    ``comparable_to_published``: True only when the numbers may be set beside
+    published ones. It keys the reference-statistics cache and is recorded next
+    to every number.
+
+    Extractors learned from the real data set ``trainable = True`` and implement
+    ``train``; ``load`` receives the reference data (when the caller has it) so
+    they can find the model trained on it.
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+    description: ClassVar[str] = ""
+    space: ClassVar[str] = ""  # the feature space, printed beside every number (e.g. "Inception-v3 pool3")
+    trainable: ClassVar[bool] = False
+    dims: int = 0
+
+    def __init__(self, config: PluginConfig, device: torch.device | str = "cpu"):
+        self.config = config
+        self.device = torch.device(device)
+
+    def load(self, reference: Optional[ImageData] = None) -> None:
+        """Get ready to extract: find, check or download weights. Raise GanzooError saying what to do."""
+
+    def protocol(self) -> dict[str, Any]:
+        """What identifies the feature space; include ``comparable_to_published``."""
+        return {"comparable_to_published": False}
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def train(self, data: ImageData, log: Callable[[str], None] = print) -> dict[str, Any]:
+        """Learn the feature space from labelled real data and store it; return a summary (trainable ones only)."""
+        raise NotImplementedError(f"feature extractor '{self.kind}' is not trainable")

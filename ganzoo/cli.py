@@ -85,7 +85,9 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML, or a run directory
     console.print(f"Run [bold]{resolved.name}[/]: {resolved.recipe.architecture.kind} on "
                   f"{resolved.recipe.data.kind} -> {run_dir.path}", highlight=False)
     try:
-        result = run_recipe(resolved, host, [progress], fresh=fresh)
+        from ganzoo.cli_export import image_progress
+        with image_progress(resolved.recipe.export.count, "export") as on_export:  # drawn once export starts
+            result = run_recipe(resolved, host, [progress], fresh=fresh, on_export=on_export)
     except KeyboardInterrupt:
         err_console.print(f"Interrupted. Run the same command again to resume from the last checkpoint in {run_dir.path}.")
         raise typer.Exit(130)
@@ -98,12 +100,13 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML, or a run directory
 @app.command()
 @friendly
 def validate(recipe: Path = typer.Argument(..., help="Recipe YAML to check."), set_: Optional[List[str]] = SetOption):
-    """Check a recipe against the installed plugins without training (exit 2 when invalid)."""
-    from ganzoo.api import ImageSpec
-    from ganzoo.runner import build_architecture
+    """Check a recipe against the installed plugins and its data, without training (exit 2 when invalid)."""
+    from ganzoo.data import load_data
+    from ganzoo.runner import build_architecture, build_pipeline, check_export
     resolved, host = _load(recipe, set_)
-    data = resolved.recipe.data
-    build_architecture(resolved, host, ImageSpec(data.resolution, data.channels or 3))
+    spec = load_data(resolved, host).spec  # loads the data: finds missing files too
+    build_architecture(resolved, host, spec)
+    check_export(build_pipeline(resolved, host), spec, resolved.recipe.export.provenance)  # tries it on a test image
     console.print(f"[green]OK[/] {recipe}: " + ", ".join(f"{k} from {v}" for k, v in resolved.providers.items()),
                   highlight=False)
 
@@ -144,21 +147,40 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON inste
 @friendly
 def generate(run_dir: Path = typer.Argument(..., help="A run directory."),
              n: int = typer.Option(64, "-n", min=1, help="How many images."),
-             out: Path = typer.Option(..., "--out", help="Folder for the PNGs."),
+             out: Path = typer.Option(..., "--out", help="Folder for the images."),
              seed: int = typer.Option(0, "--seed", min=0, help="Latent seed: same seed, same images."),
              raw: bool = typer.Option(False, "--raw", help="Use the raw generator instead of the EMA one."),
              device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-             batch_size: int = typer.Option(64, "--batch-size", min=1)):
-    """Write PNGs from a run's (EMA) generator."""
+             batch_size: int = typer.Option(64, "--batch-size", min=1),
+             class_: Optional[str] = typer.Option(None, "--class", help="Only this class (name or index), "
+                                                  "for class-conditional runs."),
+             truncation: Optional[float] = typer.Option(None, "--truncation", help="Truncation psi (0..1] for "
+                                                        "architectures that support it, e.g. stylegan-lite."),
+             postprocess: Optional[Path] = typer.Option(None, "--postprocess", help="Pipeline file (YAML) each image "
+                                                        "goes through; see docs/postprocess.md."),
+             provenance: bool = typer.Option(True, "--provenance/--no-provenance",
+                                             help="Embed machine-readable AI-generated metadata."),
+             workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Images post-processed at once "
+                                                   "(default: CPU cores).")):
+    """Write images from a run's (EMA) generator: PNGs, or whatever the --postprocess pipeline makes."""
+    from ganzoo.cli_export import image_progress
     from ganzoo.engine.device import pick_device
     from ganzoo.export import generate_batches, write_images
-    from ganzoo.runner import load_run
+    from ganzoo.pipeline import Pipeline, load_pipeline
+    from ganzoo.runner import check_export, class_labels, load_run, sampling_options
     dev = pick_device(device)
+    pipeline = load_pipeline(postprocess, _host()) if postprocess else Pipeline()
     loaded = load_run(run_dir, _host(), dev, prefer_ema=not raw)
-    batches = generate_batches(loaded.architecture, loaded.generator, n, seed, dev, batch_size)
-    meta = {"run_id": loaded.run_dir.read_info().get("run_id"), "kind": loaded.architecture.kind, "seed": seed,
-            "recipe_digest": loaded.resolved.digest()}
-    written = write_images(batches, out, [], meta, loaded.architecture.image.class_names)
+    check_export(pipeline, loaded.architecture.image, provenance)  # a bad pipeline fails before anything is written
+    labels = class_labels(loaded.architecture, class_, n)
+    options = sampling_options(loaded.architecture, truncation=truncation)
+    batches = generate_batches(loaded.architecture, loaded.generator, n, seed, dev, batch_size, labels, **options)
+    info = loaded.run_dir.read_info()
+    meta = {"run_id": info.get("run_id"), "kind": loaded.architecture.kind, "seed": seed,
+            "recipe_digest": info.get("recipe_digest") or loaded.resolved.digest()}  # the digest the run recorded
+    with image_progress(n, "generate") as on_image:
+        written = write_images(batches, out, pipeline, meta, loaded.architecture.image.class_names, on_image,
+                               provenance=provenance, workers=workers)
     console.print(f"Wrote {len(written)} images from {loaded.which} at step {loaded.step} to {out}", highlight=False)
 
 
@@ -167,6 +189,10 @@ def generate(run_dir: Path = typer.Argument(..., help="A run directory."),
 def version():
     """Print ganzoo's version."""
     typer.echo(__version__)
+
+
+# Command groups that live in their own modules register themselves on `app` when imported.
+from ganzoo import cli_export, cli_metrics  # noqa: E402,F401
 
 
 def main() -> None:

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 from torch import nn
 
 from ganzoo.api import Architecture, PostProcessor, to_uint8_images
-from ganzoo.fileio import atomic_path
 from ganzoo.images import to_pil
+from ganzoo.pipeline import Pipeline, run_parallel, write_image
+from ganzoo.provenance import provenance_record
 
 
 @torch.no_grad()
@@ -30,25 +31,42 @@ def generate_batches(architecture: Architecture, generator: nn.Module, count: in
         yield start, to_uint8_images(images).cpu(), (y.cpu() if y is not None else None)
 
 
-def write_images(batches, out_dir: Path, pipeline: list[PostProcessor], base_meta: dict[str, Any],
-                 class_names: tuple[str, ...] = (), on_image: Callable[[Path], None] | None = None) -> list[Path]:
-    """Run each image through ``pipeline`` and write it; the last step may choose the format via meta['format']."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for start, images, labels in batches:
-        for offset, image in enumerate(images):
-            index = start + offset
-            label = int(labels[offset]) if labels is not None else None
+def write_images(batches, out_dir: Path, pipeline: Iterable[PostProcessor] | Pipeline, base_meta: dict[str, Any],
+                 class_names: tuple[str, ...] = (), on_image: Callable[[Path], None] | None = None,
+                 provenance: bool = True, workers: Optional[int] = None) -> list[Path]:
+    """Run each image through ``pipeline`` and write it as ``out_dir/INDEX.EXT``, ``workers`` images at a time.
+
+    Steps choose the format through ``meta['format']`` (default png) and ``meta['save_options']``.
+    With ``provenance`` each image carries its AI-generated record (see ganzoo.provenance).
+    Check the pipeline first (``check_pipeline``) so that a bad one fails before anything is written.
+    """
+    if not isinstance(pipeline, Pipeline):
+        steps = list(pipeline)
+        pipeline = Pipeline(steps, [f"step {i} ({getattr(s, 'kind', type(s).__name__)})" for i, s in enumerate(steps)])
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+
+    def task(index: int, image: torch.Tensor, label: Optional[int]) -> Callable[[], Path]:
+        def run() -> Path:
             meta = {**base_meta, "index": index, "label": label,
                     "class_name": class_names[label] if label is not None and class_names else None,
-                    "format": "png"}
-            picture = to_pil(image)
-            for step in pipeline:
-                picture = step(picture, meta)
-            path = out_dir / f"{index:06d}.{meta['format']}"
-            with atomic_path(path) as tmp:
-                picture.save(tmp, format=meta["format"].upper(), **meta.get("save_options", {}))
-            written.append(path)
-            if on_image:
-                on_image(path)
-    return written
+                    "format": "png", "source": None}
+            if provenance:
+                meta["provenance"] = provenance_record(meta)
+            picture = pipeline.apply(to_pil(image), meta)
+            return write_image(picture, out_dir / f"{index:06d}", meta)
+        return run
+
+    def tasks():
+        for start, images, labels in batches:  # generated lazily: only a batch and the images in flight are held
+            for offset, image in enumerate(images):
+                yield task(start + offset, image, int(labels[offset]) if labels is not None else None)
+
+    def done(path: Path) -> None:
+        written.append(path)
+        if on_image:
+            on_image(path)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_parallel(tasks(), workers, done)
+    return sorted(written)

@@ -27,3 +27,8 @@ def ganzoo_register_datasets(register):
 @hookspec
 def ganzoo_register_postprocessors(register):
     """Register export post-processors: call ``register(PostProcessorSubclass)`` once per class."""
+
+
+@hookspec
+def ganzoo_register_feature_extractors(register):
+    """Register feature extractors for metrics: call ``register(FeatureExtractorSubclass)`` once per class."""

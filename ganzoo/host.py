@@ -24,6 +24,7 @@ _HOOK_OF_CATEGORY = {
     "architecture": "ganzoo_register_architectures",
     "dataset": "ganzoo_register_datasets",
     "postprocessor": "ganzoo_register_postprocessors",
+    "feature_extractor": "ganzoo_register_feature_extractors",
 }
 
 
@@ -64,6 +65,10 @@ class Host:
     @property
     def postprocessors(self) -> Registry:
         return self.registries["postprocessor"]
+
+    @property
+    def feature_extractors(self) -> Registry:
+        return self.registries["feature_extractor"]
 
     # -- loading
     def load_entry_points(self) -> None:

@@ -35,3 +35,31 @@ def wasserstein_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch
 
 def wasserstein_g(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.mean()
+
+
+# --------------------------------------------------------------- regularisers
+# Both take gradients of the discriminator with respect to its input, which
+# needs double backward; they run in float32 with autocast off, because
+# second-order gradients in fp16/bf16 overflow or lose the penalty entirely.
+
+def _float32_logits(discriminator, images: torch.Tensor, labels) -> torch.Tensor:
+    with torch.autocast(device_type=images.device.type, enabled=False):
+        return discriminator(images.float(), labels).float()
+
+
+def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, labels=None,
+                     target: float = 1.0) -> torch.Tensor:
+    """Gulrajani et al. 2017: E[(||grad D(x_hat)|| - 1)^2] on random interpolates x_hat of real and fake."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+    interpolates = (alpha * real.detach().float() + (1 - alpha) * fake.detach().float()).requires_grad_(True)
+    logits = _float32_logits(discriminator, interpolates, labels)
+    (grad,) = torch.autograd.grad(logits.sum(), interpolates, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - target) ** 2).mean()
+
+
+def r1_penalty(discriminator, real: torch.Tensor, labels=None) -> torch.Tensor:
+    """Mescheder et al. 2018: E[||grad D(x)||^2] on real images (multiply by gamma / 2 yourself)."""
+    real = real.detach().float().requires_grad_(True)
+    logits = _float32_logits(discriminator, real, labels)
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()

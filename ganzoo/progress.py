@@ -40,6 +40,9 @@ class RichProgress(Callback):
     def on_end(self, summary: dict[str, Any]) -> None:
         self.progress.stop()
 
+    def on_metrics(self, record: dict[str, Any]) -> None:
+        self.console.print(format_eval(record), highlight=False, soft_wrap=True, markup=False)  # printed above the bar
+
 
 class PlainProgress(Callback):
     """One line at most every ``interval`` seconds, and always the last one."""
@@ -63,6 +66,16 @@ class PlainProgress(Callback):
         self.last = now
         self.console.print(f"step {record['step']}/{self.total}  {record['images_per_s']:.0f} img/s  "
                            f"elapsed {record['elapsed_s']:.0f}s  {format_losses(record)}", highlight=False, soft_wrap=True)
+
+    def on_metrics(self, record: dict[str, Any]) -> None:
+        self.console.print(format_eval(record), highlight=False, soft_wrap=True, markup=False)
+
+
+def format_eval(record: dict[str, Any]) -> str:
+    """One line for a periodic evaluation record: the scores and their protocol."""
+    from ganzoo.metrics.report import format_protocol, format_scores
+    return (f"eval at step {record['step']}: {format_scores(record, 'eval/')}  "
+            f"[{format_protocol(record['eval/protocol'])}]")
 
 
 def describe_run_dir(path: Path) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from ganzoo.api import PluginConfig
 from ganzoo.errors import PluginError, RecipeError
@@ -81,6 +81,13 @@ class TrainSection(Section):
     keep_checkpoints: int = Field(2, ge=1)
     grid_size: int = Field(64, ge=1, le=1024, description="Images in each sample grid.")
     compile: bool = Field(False, description="torch.compile the networks for training.")
+    augment: list[Literal["color", "translation", "cutout"]] = Field(
+        default_factory=list, description="DiffAugment policies applied to every image the discriminator sees.")
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
     @model_validator(mode="after")
     def _one_budget(self) -> "TrainSection":
@@ -94,6 +101,31 @@ class ExportSection(Section):
     dir: str = Field("export", description="Output folder; relative paths are inside the run directory.")
     seed: Optional[int] = Field(None, ge=0, description="Latent seed; default: run.seed.")
     postprocess: list[PluginSection] = Field(default_factory=list, description="Post-processing steps, in order.")
+    provenance: bool = Field(True, description="Embed machine-readable AI-generated metadata in every exported image.")
+    workers: Optional[int] = Field(None, ge=1, description="Images post-processed at once; default: CPU cores.")
+
+
+class ExtractorSection(PluginSection):
+    kind: str = Field("inception", description="Feature extractor plugin; see `ganzoo plugins`.")
+
+
+class EvalSection(Section):
+    every_images: Optional[int] = Field(None, ge=1, description="Evaluate during training every this many real "
+                                                                "images shown (and at the end); default: never.")
+    n_fake: int = Field(10_000, ge=2, description="Generated images per evaluation.")
+    n_real: Optional[int] = Field(None, ge=2, description="Reference images (a seeded random subset); default: all.")
+    metrics: list[Literal["fid", "kid", "pr"]] = Field(["fid", "kid", "pr"], min_length=1,
+                                                       description="fid, kid, pr (precision and recall).")
+    generator: Literal["ema", "raw"] = Field("ema", description="Evaluate the EMA generator or the raw one.")
+    extractor: ExtractorSection = Field(default_factory=ExtractorSection,
+                                        description="Feature extractor: a kind and its options.")
+    batch_size: int = Field(32, ge=1, description="Images per feature-extractor batch (results do not depend on it; memory does).")
+    seed: int = Field(0, ge=0, description="Seeds the fake latents and the KID/PR subsets.")
+
+    @field_validator("extractor", mode="before")
+    @classmethod
+    def _kind_alone(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value  # `extractor: domain` for short
 
 
 class Recipe(Section):
@@ -102,6 +134,7 @@ class Recipe(Section):
     architecture: PluginSection
     train: TrainSection
     export: ExportSection = ExportSection()
+    eval: EvalSection = EvalSection()
 
 
 _COMMON_DATA_FIELDS = ("kind", "resolution", "channels")
@@ -117,6 +150,7 @@ class ResolvedRecipe:
     postprocess_configs: list[PluginConfig]
     source: str = "<recipe>"
     providers: dict[str, str] = field(default_factory=dict)
+    extractor_config: Optional[PluginConfig] = None  # eval.extractor, when its plugin is installed
 
     @property
     def name(self) -> str:
@@ -132,6 +166,9 @@ class ResolvedRecipe:
             {"kind": step.kind, **cfg.model_dump(mode="json")}
             for step, cfg in zip(self.recipe.export.postprocess, self.postprocess_configs)
         ]
+        if self.extractor_config is not None:
+            data["eval"]["extractor"] = {"kind": self.recipe.eval.extractor.kind,
+                                         **self.extractor_config.model_dump(mode="json")}
         return data
 
     def digest(self) -> str:
@@ -175,8 +212,19 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
     return data
 
 
-def resolve(data: dict, host: Host, source: str = "<recipe>", lines: dict[Loc, int] | None = None) -> ResolvedRecipe:
-    """Validate a recipe mapping (from YAML or a run directory's recipe.resolved.json)."""
+class _Unchecked(BaseModel):
+    """A plugin section kept as it is, for uses that do not need its plugin (e.g. generating from a run)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def resolve(data: dict, host: Host, source: str = "<recipe>", lines: dict[Loc, int] | None = None,
+            architecture_only: bool = False) -> ResolvedRecipe:
+    """Validate a recipe mapping (from YAML or a run directory's recipe.resolved.json).
+
+    ``architecture_only`` skips the data and post-processing plugins' checks, so a
+    run directory can be sampled where its dataset plugin is not installed.
+    """
     lines = lines or {}
     try:
         recipe = Recipe.model_validate(data)
@@ -198,11 +246,21 @@ def resolve(data: dict, host: Host, source: str = "<recipe>", lines: dict[Loc, i
             raise RecipeError(_explain(exc, source, lines, provider.obj.Config, prefix=loc,
                                        what=f"{registry.category} '{section.kind}'")) from None
 
-    data_config = plugin_config(recipe.data, ("data",), host.datasets, _COMMON_DATA_FIELDS)
     arch_config = plugin_config(recipe.architecture, ("architecture",), host.architectures)
+    if architecture_only:
+        data_config = _Unchecked(**{k: v for k, v in recipe.data.model_dump().items() if k not in _COMMON_DATA_FIELDS})
+        post_configs = [_Unchecked(**{k: v for k, v in step.model_dump().items() if k != "kind"})
+                        for step in recipe.export.postprocess]
+        return ResolvedRecipe(recipe, data_config, arch_config, post_configs, source, providers)
+    data_config = plugin_config(recipe.data, ("data",), host.datasets, _COMMON_DATA_FIELDS)
     post_configs = [plugin_config(step, ("export", "postprocess", i), host.postprocessors)
                     for i, step in enumerate(recipe.export.postprocess)]
-    return ResolvedRecipe(recipe, data_config, arch_config, post_configs, source, providers)
+    # The extractor must exist when the recipe evaluates during training; otherwise it is
+    # checked when installed and left for `ganzoo eval` to check when not.
+    extractor = recipe.eval.extractor
+    extractor_config = (plugin_config(extractor, ("eval", "extractor"), host.feature_extractors)
+                        if recipe.eval.every_images or extractor.kind in host.feature_extractors else None)
+    return ResolvedRecipe(recipe, data_config, arch_config, post_configs, source, providers, extractor_config)
 
 
 # ------------------------------------------------------------------ errors
@@ -283,7 +341,11 @@ def recipe_schema(host: Host) -> dict[str, Any]:
                           postprocess=(list[post_step], Field(default_factory=list)))
     schema_model = create_model("Recipe", __base__=Section, run=(RunSection, RunSection()),
                                 data=(data_section, ...), architecture=(arch_section, ...),
-                                train=(TrainSection, ...), export=(export, ExportSection()))
+                                train=(TrainSection, ...), export=(export, ExportSection()),
+                                eval=(create_model("EvalSection", __base__=EvalSection,
+                                                   extractor=(union(host.feature_extractors, ExtractorSection),
+                                                              Field(default_factory=ExtractorSection))),
+                                      EvalSection()))
     schema = schema_model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "ganzoo recipe"

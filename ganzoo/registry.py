@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from ganzoo.errors import PluginError
 
-CATEGORIES = ("architecture", "dataset", "postprocessor")
+CATEGORIES = ("architecture", "dataset", "postprocessor", "feature_extractor")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ RECIPE_FILE = "recipe.resolved.json"
 RUN_INFO_FILE = "run.json"
 STATS_FILE = "stats.jsonl"
 
-# Fields a resumed run may change: its budget, where and how much it exports, its thread count.
-RESUMABLE_CHANGES = ("train.steps", "train.images", "export", "run.threads")
+# Fields a resumed run may change: its budget, where and how much it exports, its thread count,
+# and how it is evaluated (evaluation never changes training).
+RESUMABLE_CHANGES = ("train.steps", "train.images", "export", "run.threads", "eval")
 
 
 @dataclass(frozen=True)

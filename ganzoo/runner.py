@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from ganzoo.api import Architecture, ImageSpec, PostProcessor
+from ganzoo.api import Architecture, ImageSpec
 from ganzoo.data import load_data
 from ganzoo.engine import checkpoint
 from ganzoo.engine.device import check_amp, pick_device, set_threads
@@ -21,6 +21,8 @@ from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.export import generate_batches, write_images
 from ganzoo.fileio import write_json
 from ganzoo.host import Host
+from ganzoo.metrics import periodic
+from ganzoo.pipeline import Pipeline, check_pipeline, probe_images
 from ganzoo.recipe import ResolvedRecipe, resolve
 from ganzoo.rundir import RunDir, environment_info, prepare
 
@@ -38,9 +40,17 @@ def build_architecture(resolved: ResolvedRecipe, host: Host, image: ImageSpec) -
                           f"(data.resolution {image.resolution}, {image.channels} channel(s)): {exc}.") from None
 
 
-def build_pipeline(resolved: ResolvedRecipe, host: Host) -> list[PostProcessor]:
-    return [host.postprocessors.get(step.kind).obj(cfg)
-            for step, cfg in zip(resolved.recipe.export.postprocess, resolved.postprocess_configs)]
+def build_pipeline(resolved: ResolvedRecipe, host: Host) -> Pipeline:
+    steps = resolved.recipe.export.postprocess
+    return Pipeline([host.postprocessors.get(step.kind).obj(cfg) for step, cfg in zip(steps, resolved.postprocess_configs)],
+                    [f"export.postprocess.{i} ({step.kind})" for i, step in enumerate(steps)], f"Recipe {resolved.source}")
+
+
+def check_export(pipeline: Pipeline, image: ImageSpec, provenance: bool, meta: Optional[dict] = None) -> None:
+    """Try the export pipeline on a test image like the generator's output (raises PipelineError, exit 2)."""
+    size = (image.resolution, image.resolution)
+    meta = {"run_id": None, "kind": None, "seed": None, **(meta or {})}
+    check_pipeline(pipeline, probe_images(["L" if image.channels == 1 else "RGB"], size), meta, provenance)
 
 
 @dataclass
@@ -63,6 +73,8 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
     # Everything that can reject the recipe runs before the run directory is touched.
     data = load_data(resolved, host)
     architecture = build_architecture(resolved, host, data.spec)
+    check_export(pipeline, data.spec, recipe.export.provenance, {"kind": architecture.kind, "seed": recipe.run.seed})
+    evaluation = periodic.from_recipe(resolved, host, data, device, run_dir) if main else None
     resuming = prepare(run_dir, resolved.to_dict(), fresh) if main else run_dir.has_checkpoint()
     if main:
         write_json(run_dir.recipe_file, resolved.to_dict())
@@ -76,7 +88,10 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
                                                 "device": str(device), "threads": threads,
                                                 "resumed": resuming, **environment_info()})
         write_json(run_dir.info_file, info)
-    trainer = Trainer(architecture, data, recipe.train, recipe.run.seed, device, run_dir, list(callbacks))
+    trainer = Trainer(architecture, data, recipe.train, recipe.run.seed, device, run_dir,
+                      list(callbacks) + ([evaluation] if evaluation else []))
+    if evaluation:
+        evaluation.attach(trainer)
     summary = trainer.run()
     exported: list[Path] = []
     export = recipe.export
@@ -86,7 +101,8 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
         batches = generate_batches(architecture, trainer.sampling_generator, export.count, seed, device)
         meta = {"run_id": run_dir.read_info().get("run_id"), "kind": architecture.kind, "seed": seed,
                 "recipe_digest": resolved.digest()}
-        exported = write_images(batches, out, pipeline, meta, architecture.image.class_names, on_export)
+        exported = write_images(batches, out, pipeline, meta, architecture.image.class_names, on_export,
+                                provenance=export.provenance, workers=export.workers)
     return RunResult(run_dir, summary, exported)
 
 
@@ -103,7 +119,7 @@ class LoadedRun:
 def load_run(path: str | Path, host: Host, device: torch.device, prefer_ema: bool = True) -> LoadedRun:
     """Rebuild a run's generator from its directory alone (recipe.resolved.json + latest checkpoint)."""
     run_dir = RunDir(Path(path))
-    resolved = resolve(run_dir.read_recipe(), host, source=str(run_dir.recipe_file))
+    resolved = resolve(run_dir.read_recipe(), host, source=str(run_dir.recipe_file), architecture_only=True)
     files = checkpoint.latest(run_dir.checkpoints)
     if files is None:
         raise GanzooError(f"{run_dir.path} has no checkpoint yet; train it first with `ganzoo run`.")
@@ -115,3 +131,32 @@ def load_run(path: str | Path, host: Host, device: torch.device, prefer_ema: boo
     which = "generator_ema" if prefer_ema and "generator_ema" in names else "generator"
     checkpoint.load_networks(files.weights, {which: generator}, device)
     return LoadedRun(run_dir, resolved, architecture, generator.eval(), files.step, which)
+
+
+def class_labels(architecture: Architecture, value: Optional[str], count: int) -> Optional[torch.Tensor]:
+    """Labels for ``--class NAME|INDEX``: all ``count`` images of that class (None: classes drawn at random)."""
+    if value is None:
+        return None
+    names = architecture.image.class_names
+    if not architecture.conditional:
+        raise GanzooError(f"--class {value}: this run's '{architecture.kind}' generator is not class-conditional "
+                          f"(train with architecture.conditional: true on labelled data).")
+    if value in names:
+        index = names.index(value)
+    elif value.isdigit() and int(value) < len(names):
+        index = int(value)
+    else:
+        listing = ", ".join(f"{i} {name}" for i, name in enumerate(names))
+        raise GanzooError(f"--class {value} is not a class of this run. Classes: {listing}.")
+    return torch.full((count,), index, dtype=torch.int64)
+
+
+def sampling_options(architecture: Architecture, **options: Any) -> dict[str, Any]:
+    """The sampling knobs that were set, refused when the architecture does not offer them."""
+    chosen = {k: v for k, v in options.items() if v is not None}
+    for name in chosen:
+        if name not in architecture.sampling_options:
+            offered = ", ".join(architecture.sampling_options) or "none"
+            raise GanzooError(f"--{name}: '{architecture.kind}' does not offer this sampling option "
+                              f"(it offers: {offered}).")
+    return chosen

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -123,3 +124,43 @@ def test_sigkill_halfway_then_rerun_resumes_and_finishes(tmp_path):
     steps = [json.loads(l)["step"] for l in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert steps == list(range(2, 401, 2))  # no record lost or doubled across the kill
     assert len(list((run_dir / "export").glob("*.png"))) == 5
+
+
+FASHION_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fashion-mnist"
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_shipped_recipe_validates(path, monkeypatch):
+    if "fashion-mnist" in path.read_text():
+        if not FASHION_MNIST.is_dir():
+            pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST}")
+        monkeypatch.setenv("GANZOO_FASHION_MNIST", str(FASHION_MNIST))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.stderr
+
+
+def test_yaml_bare_off_means_amp_off(tmp_path):
+    path = recipe(tmp_path)
+    path.write_text(path.read_text().replace("grid_size: 16", "grid_size: 16, amp: off"))
+    assert runner.invoke(app, ["validate", str(path)]).exit_code == 0
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_shipped_recipe_trains_two_steps(path, tmp_path, monkeypatch):
+    text = path.read_text()
+    small = ["train.images=null", "train.steps=2", "train.batch_size=8", "export.count=2",
+             f"run.output_dir={tmp_path}", "train.grid_size=4"]
+    if "fashion-mnist" in text:
+        if not FASHION_MNIST.is_dir():
+            pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST}")
+        monkeypatch.setenv("GANZOO_FASHION_MNIST", str(FASHION_MNIST))
+        small.append("data.limit=64")
+    else:
+        small.append("data.size=64")
+    args = ["run", str(path)]
+    for item in small:
+        args += ["--set", item]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "Done: step 2" in result.stdout

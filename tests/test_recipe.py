@@ -29,7 +29,8 @@ def test_good_recipe_resolves_with_defaults(tmp_path, host):
     resolved = load_recipe(write(tmp_path, GOOD), host)
     data = resolved.to_dict()
     assert data["run"]["name"] == "recipe"  # defaults to the file name
-    assert data["architecture"] == {"kind": "dcgan", "z_dim": 100, "width": 8, "max_width": 512, "lr": 2e-4}
+    assert data["architecture"] == {"kind": "dcgan", "z_dim": 100, "width": 8, "max_width": 512, "lr": 2e-4,
+                                    "conditional": False, "embed_dim": 32}
     assert data["data"] == {"kind": "test-squares", "resolution": 16, "channels": None, "size": 8, "classes": 2}
     assert data["train"]["amp"] == "off" and data["export"]["count"] == 64
     assert resolved.providers["architecture"].startswith("ganzoo-dcgan")

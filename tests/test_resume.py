@@ -1,6 +1,7 @@
 """Resume gives the same trajectory as an uninterrupted run (losses and weights, bit for bit on CPU)."""
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -18,11 +19,25 @@ def _final_weights(run_dir):
     return load_file(str(run_dir.checkpoints / latest["weights"]))
 
 
-def test_half_plus_resume_equals_straight_run(tmp_path, host):
-    straight = tiny_recipe(tmp_path / "a", steps=8, checkpoint_every=4)
+ARCHITECTURES = {
+    "dcgan": {"kind": "dcgan", "width": 8, "z_dim": 16},
+    "dcgan-conditional-augmented": {"kind": "dcgan", "width": 8, "z_dim": 16, "conditional": True},
+    "wgan-gp": {"kind": "wgan-gp", "width": 8, "z_dim": 16, "n_critic": 2},
+    "stylegan-lite": {"kind": "stylegan-lite", "preset": "tiny", "r1_every": 3, "path_length": 2.0,
+                      "path_length_every": 3},
+}
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_half_plus_resume_equals_straight_run(tmp_path, host, name):
+    """Every random draw (noise, style mixing, penalty interpolates, augmentation) must replay after resume."""
+    extra = {"augment": ["color", "translation", "cutout"]} if "augmented" in name else {}
+    straight = tiny_recipe(tmp_path / "a", steps=8, checkpoint_every=4, **extra)
+    straight["architecture"] = ARCHITECTURES[name]
     result_a = run_recipe(resolve(straight, host), host)
 
-    halves = tiny_recipe(tmp_path / "b", steps=4, checkpoint_every=4)
+    halves = tiny_recipe(tmp_path / "b", steps=4, checkpoint_every=4, **extra)
+    halves["architecture"] = ARCHITECTURES[name]
     run_recipe(resolve(halves, host), host)
     halves["train"]["steps"] = 8  # a larger budget extends the finished run
     result_b = run_recipe(resolve(halves, host), host)

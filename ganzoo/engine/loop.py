@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ganzoo.api import Architecture, ImageData, OptimizerSettings, PhaseInputs
+from ganzoo.augment import diff_augment
 from ganzoo.engine import checkpoint
 from ganzoo.engine.batches import BatchStream
 from ganzoo.engine.device import autocast, check_amp, rng_state, seed_everything, set_rng_state
@@ -38,6 +39,7 @@ class Callback:
     def on_log(self, record: dict[str, Any]) -> None: ...
     def on_file(self, kind: str, path: Path) -> None: ...
     def on_end(self, summary: dict[str, Any]) -> None: ...
+    def on_metrics(self, record: dict[str, Any]) -> None: ...  # from periodic evaluation (ganzoo.metrics.periodic)
 
 
 def rank() -> int:
@@ -73,6 +75,7 @@ class Trainer:
         if self.config.compile:
             self.train_nets = {k: torch.compile(v) for k, v in self.train_nets.items()}
         self.phases = arch.phases()
+        self.augment = diff_augment(self.config.augment)
         self.batches = BatchStream(self.data, self.config.batch_size, self.seed + 1, self.device)
         # Fixed grid latents from their own generator, drawn on the CPU: the same on every device.
         grid_rng = torch.Generator().manual_seed(self.seed)
@@ -227,7 +230,8 @@ class Trainer:
                     generator=self.train_nets["generator"], discriminator=self.train_nets["discriminator"],
                     real=real, real_labels=real_labels,
                     z=self.architecture.sample_latents(batch_size, self.device),
-                    fake_labels=self.architecture.sample_labels(batch_size, self.device), step=self.step)
+                    fake_labels=self.architecture.sample_labels(batch_size, self.device), step=self.step,
+                    augment=self.augment)
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(self.device, self.config.amp):
                     out = phase.loss(inputs)

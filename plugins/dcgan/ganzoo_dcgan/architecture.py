@@ -1,12 +1,15 @@
-"""DCGAN as a ganzoo architecture: config, networks and the non-saturating update schedule."""
+"""DCGAN (Radford et al. 2015, https://arxiv.org/abs/1511.06434) as a ganzoo architecture.
+
+Transposed-conv generator with BatchNorm and ReLU, strided-conv discriminator with
+LeakyReLU 0.2 (the shared stacks in ganzoo.nn), non-saturating loss, Adam 2e-4 / (0.5, 0.999).
+"""
 from __future__ import annotations
 
 from pydantic import Field
 
 from ganzoo import losses
 from ganzoo.api import Architecture, ImageSpec, OptimizerSettings, Phase, PhaseInputs, PluginConfig
-
-from ganzoo_dcgan.networks import Discriminator, Generator
+from ganzoo.nn import ConvDiscriminator, ConvGenerator
 
 RESOLUTIONS = (16, 28, 32, 64, 128)
 
@@ -16,12 +19,15 @@ class DCGANConfig(PluginConfig):
     width: int = Field(64, ge=4, description="Channels at the finest feature map; doubled per coarser level.")
     max_width: int = Field(512, ge=4, description="Cap on channels at coarse levels.")
     lr: float = Field(2e-4, gt=0, description="Adam learning rate for both networks (paper: 2e-4).")
+    conditional: bool = Field(False, description="Class-conditional: label embedding in G, projection in D.")
+    embed_dim: int = Field(32, ge=1, description="Size of the label embedding concatenated to z when conditional.")
 
 
 class DCGAN(Architecture):
     kind = "dcgan"
     Config = DCGANConfig
     description = "DCGAN (Radford et al. 2015): BatchNorm, ReLU/LeakyReLU, non-saturating loss"
+    supports_conditioning = True
 
     def check_image_spec(self, image: ImageSpec) -> None:
         if image.resolution not in RESOLUTIONS:
@@ -29,13 +35,16 @@ class DCGAN(Architecture):
         if image.channels not in (1, 3):
             raise ValueError(f"DCGAN supports 1 or 3 channels, not {image.channels}")
 
-    def build_generator(self) -> Generator:
+    def build_generator(self) -> ConvGenerator:
         c = self.config
-        return Generator(c.z_dim, self.image.resolution, self.image.channels, c.width, c.max_width)
+        classes = self.image.num_classes if self.conditional else 0
+        return ConvGenerator(c.z_dim, self.image.resolution, self.image.channels, c.width, c.max_width,
+                             classes, c.embed_dim)
 
-    def build_discriminator(self) -> Discriminator:
+    def build_discriminator(self) -> ConvDiscriminator:
         c = self.config
-        return Discriminator(self.image.resolution, self.image.channels, c.width, c.max_width)
+        classes = self.image.num_classes if self.conditional else 0
+        return ConvDiscriminator(self.image.resolution, self.image.channels, c.width, c.max_width, "batch", classes)
 
     def optimizer_settings(self) -> dict[str, OptimizerSettings]:
         adam = OptimizerSettings(lr=self.config.lr, betas=(0.5, 0.999))

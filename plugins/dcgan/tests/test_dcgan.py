@@ -29,7 +29,7 @@ def test_paper_architecture_details():
     assert [m.out_channels for m in convs] == [64, 128, 256, 512, 1]
     assert all(m.negative_slope == 0.2 for m in d.modules() if isinstance(m, torch.nn.LeakyReLU))
     # No batch norm right after the image input (paper, section 3).
-    assert not isinstance(list(d.net)[1], torch.nn.BatchNorm2d)
+    assert not isinstance(list(d.features)[1], torch.nn.BatchNorm2d)
     opt = arch.optimizer_settings()["generator"]
     assert opt.lr == 2e-4 and opt.betas == (0.5, 0.999)
 
@@ -38,3 +38,18 @@ def test_paper_architecture_details():
 def test_unsupported_resolution_names_the_supported_ones(resolution):
     with pytest.raises(ValueError, match="16, 28, 32, 64, 128"):
         DCGAN(DCGANConfig(), ImageSpec(resolution, 3))
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_training_is_sane(conditional):
+    from ganzoo.testing import check_training_sanity
+    check_training_sanity(DCGAN, {"width": 8, "z_dim": 16, "conditional": conditional})
+
+
+def test_contract_conditional():
+    check_architecture(DCGAN, {"width": 4, "z_dim": 8, "conditional": True}, resolutions=(16,), channels=(3,), classes=4)
+
+
+def test_conditional_needs_labels():
+    with pytest.raises(ValueError, match="needs a labelled dataset"):
+        DCGAN(DCGANConfig(conditional=True), ImageSpec(32, 3))

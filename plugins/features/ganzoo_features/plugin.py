@@ -1,0 +1,13 @@
+"""Entry point: hands ganzoo the two feature extractors this distribution provides."""
+from __future__ import annotations
+
+from ganzoo.api import hookimpl
+
+from ganzoo_features.domain import DomainExtractor
+from ganzoo_features.inception import InceptionExtractor
+
+
+@hookimpl
+def ganzoo_register_feature_extractors(register):
+    register(InceptionExtractor)
+    register(DomainExtractor)

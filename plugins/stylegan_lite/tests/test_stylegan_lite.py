@@ -1,0 +1,78 @@
+"""StyleGAN-lite: contract, the paper's pieces, truncation, sane training."""
+import pytest
+import torch
+
+from ganzoo.api import ImageSpec
+from ganzoo.testing import check_architecture, check_training_sanity
+from ganzoo_stylegan_lite import StyleGANLite, StyleGANLiteConfig
+from ganzoo_stylegan_lite.layers import ModulatedConv2d, minibatch_stddev
+
+
+def test_contract():
+    check_architecture(StyleGANLite, {"preset": "tiny"}, resolutions=(16, 32))
+
+
+def test_contract_conditional():
+    check_architecture(StyleGANLite, {"preset": "tiny", "conditional": True}, resolutions=(16,), channels=(3,), classes=3)
+
+
+@pytest.mark.parametrize("config", [{"preset": "tiny"}, {"preset": "tiny", "conditional": True, "path_length": 2.0,
+                                                         "path_length_every": 2}])
+def test_training_is_sane(config):
+    records = check_training_sanity(StyleGANLite, config, steps=20)
+    assert any("Dreg/r1" in r for r in records)  # lazy R1 ran (steps 0 and 16)
+    if config.get("path_length"):
+        assert any("Greg/path_length" in r for r in records)
+
+
+def test_preset_and_overrides():
+    config = StyleGANLiteConfig(preset="tiny", width=16)
+    assert (config.z_dim, config.mapping_layers, config.width) == (32, 2, 16)
+    assert StyleGANLiteConfig(preset="paper").mapping_layers == 8
+
+
+def test_lazy_regularisation_adjusts_adam():
+    arch = StyleGANLite(StyleGANLiteConfig(preset="tiny"), ImageSpec(32, 3))
+    d = arch.optimizer_settings()["discriminator"]
+    assert d.lr == pytest.approx(0.0025 * 16 / 17) and d.betas[1] == pytest.approx(0.99 ** (16 / 17))
+    assert arch.optimizer_settings()["generator"].lr == 0.0025  # no path-length reg: no correction
+
+
+def test_mapping_lr_multiplier_and_demodulation():
+    G = StyleGANLite(StyleGANLiteConfig(preset="tiny"), ImageSpec(16, 3)).build_generator()
+    assert all(layer.lr_mul == 0.01 for layer in G.mapping.net)
+    conv = ModulatedConv2d(4, 6, 3, w_dim=8)
+    x, w = torch.randn(2, 4, 8, 8), torch.randn(2, 8)
+    # Reference: convolve each sample with its own modulated, demodulated weight (the paper's equations 1-3).
+    weight = conv.weight[None] * conv.weight_gain * conv.affine(w)[:, None, :, None, None]
+    weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+    assert torch.allclose(weight.square().sum(dim=(2, 3, 4)), torch.ones(2, 6), atol=1e-4)
+    expected = torch.cat([torch.nn.functional.conv2d(x[i:i + 1], weight[i], padding=1) for i in range(2)])
+    assert torch.allclose(conv(x, w), expected, atol=1e-5)
+
+
+def test_minibatch_stddev_adds_one_channel_for_any_batch():
+    for n in (1, 3, 4, 6, 8):
+        assert minibatch_stddev(torch.randn(n, 5, 4, 4)).shape == (n, 6, 4, 4)
+
+
+def test_truncation_pulls_towards_the_mean_and_eval_is_deterministic():
+    arch = StyleGANLite(StyleGANLiteConfig(preset="tiny"), ImageSpec(16, 3))
+    G = arch.build_generator()
+    G.train()
+    G.mapping(torch.randn(64, 32))  # populate w_avg
+    G.eval()
+    z = torch.randn(4, 32)
+    with torch.no_grad():
+        full, again = arch.generate(G, z), arch.generate(G, z)
+        half, zero = arch.generate(G, z, truncation=0.5), arch.generate(G, z, truncation=0.0)
+    assert torch.equal(full, again)  # constant noise and no mixing outside training
+    assert torch.allclose(zero[0], zero[1])  # psi = 0: every latent maps to the average image
+    assert (half - zero).abs().mean() < (full - zero).abs().mean()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        arch.generate(G, z, truncation=1.5)
+
+
+def test_unsupported_resolution():
+    with pytest.raises(ValueError, match="16, 32, 64, 128"):
+        StyleGANLite(StyleGANLiteConfig(), ImageSpec(28, 1))
