@@ -21,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "performance.md"
-BEGIN, END = "<!-- architectures:begin -->", "<!-- architectures:end -->"
+from perfdoc import write_section
+
 
 # The architecture sections of recipes/*-catalogue.yaml (and the quickstart for DCGAN).
 CONFIGS = {
@@ -112,10 +111,7 @@ def main() -> None:
     ])
     print(table)
     if args.write:
-        text = DOC.read_text()
-        start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-        DOC.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
-        print(f"\nwrote {DOC}")
+        write_section("architectures", table)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import torch
 
+from perfdoc import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "performance.md"
-BEGIN, END = "<!-- feature_throughput:begin -->", "<!-- feature_throughput:end -->"
 
 
 def _peak_mb() -> float:
@@ -219,10 +219,7 @@ def main() -> None:
     ])
     print(table)
     if args.write:
-        text = DOC.read_text()
-        start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-        DOC.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
-        print(f"\nwrote {DOC}")
+        write_section("feature_throughput", table)
 
 
 if __name__ == "__main__":
