@@ -6,7 +6,7 @@ whatever they do. See docs/plugins/architecture.md for a worked example.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping, Optional
 
 import torch

@@ -18,15 +18,16 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, mode="L" if array.shape[2] == 1 else "RGB")
 
 
-def grid_columns(count: int, rows_of: int | None = None) -> int:
-    return rows_of or max(1, math.ceil(math.sqrt(count)))
+def grid_columns(count: int) -> int:
+    """Columns of a square-ish grid of ``count`` images (the engine lays out one class per row with it)."""
+    return max(1, math.ceil(math.sqrt(count)))
 
 
 def save_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> Path:
     """Save float [-1, 1] or uint8 images as one PNG grid, atomically."""
     if images.dtype != torch.uint8:
         images = to_uint8_images(images)
-    grid = make_grid(images.cpu(), nrow=grid_columns(len(images), columns), padding=1, pad_value=255)
+    grid = make_grid(images.cpu(), nrow=columns or grid_columns(len(images)), padding=1, pad_value=255)
     image = to_pil(grid if images.shape[1] != 1 else grid[:1])
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")

@@ -11,6 +11,8 @@ functions so that merely having ganzoo installed does not slow every pytest run.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any, Iterable
 
 import pytest
@@ -37,7 +39,7 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
     import torch
     from safetensors.torch import load_file, save_file
 
-    from ganzoo.api import Architecture, ImageSpec, PluginConfig
+    from ganzoo.api import Architecture, PluginConfig
     from ganzoo.engine.loop import Trainer
     from ganzoo.recipe import TrainSection
 
@@ -81,7 +83,6 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
 
             # Round trip through safetensors, as checkpoints do.
             tensors = {k: v.contiguous() for k, v in g1.state_dict().items()}
-            import tempfile, os
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "g.safetensors")
                 save_file(tensors, path)

@@ -23,7 +23,7 @@ from ganzoo.engine.batches import BatchStream
 from ganzoo.engine.device import autocast, check_amp, rng_state, seed_everything, set_rng_state
 from ganzoo.engine.ema import EMA
 from ganzoo.errors import GanzooError
-from ganzoo.images import save_grid
+from ganzoo.images import grid_columns, save_grid
 from ganzoo.recipe import TrainSection
 from ganzoo.rundir import RunDir
 
@@ -83,8 +83,8 @@ class Trainer:
         self.grid_z = arch.sample_latents(n, "cpu", grid_rng).to(self.device)
         self.grid_labels = None
         if arch.conditional:
-            columns = max(1, math.ceil(math.sqrt(n)))
-            self.grid_labels = (torch.arange(n) // columns % arch.image.num_classes).to(self.device)
+            # One class per row of the saved grid.
+            self.grid_labels = (torch.arange(n) // grid_columns(n) % arch.image.num_classes).to(self.device)
         self.step = 0
         self.images_seen = 0
         self.elapsed = 0.0

@@ -9,7 +9,6 @@ no run-time compilation, at a small cost in aliasing.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -127,6 +126,3 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
-
-def embed_or_none(num_classes: int, dim: int) -> Optional[nn.Module]:
-    return EqualLinear(num_classes, dim) if num_classes else None

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo.nn import ProjectionHead
-from ganzoo_stylegan_lite.layers import (EqualConv2d, EqualLinear, SynthesisLayer, ToRGB, lrelu, minibatch_stddev,
+from ganzoo_stylegan_lite.layers import (EqualConv2d, EqualLinear, SynthesisLayer, ToRGB, minibatch_stddev,
                                          normalize_2nd_moment)
 
 
