@@ -23,5 +23,11 @@ class PluginError(GanzooError):
     exit_code = 2
 
 
+class UsageError(GanzooError):
+    """A command-line option with a value the run cannot use (a class it lacks, a knob it does not offer)."""
+
+    exit_code = 2
+
+
 class GanzooWarning(UserWarning):
     """Something the user should know about that does not stop the run."""

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ganzoo.api import Architecture, PostProcessor, to_uint8_images
+from ganzoo.errors import UsageError
 from ganzoo.images import to_pil
 from ganzoo.pipeline import Pipeline, run_parallel, write_image
 from ganzoo.provenance import provenance_record
@@ -27,7 +28,12 @@ def generate_batches(architecture: Architecture, generator: nn.Module, count: in
     for start in range(0, count, batch_size):
         z = z_all[start:start + batch_size].to(device)
         y = labels[start:start + batch_size].to(device) if labels is not None else None
-        images = architecture.generate(generator, z, y, **options)
+        try:
+            images = architecture.generate(generator, z, y, **options)
+        except ValueError as exc:  # a sampling option out of range, e.g. truncation 1.5
+            if not options:
+                raise
+            raise UsageError(f"Sampling options {options} for '{architecture.kind}': {exc}.") from None
         yield start, to_uint8_images(images).cpu(), (y.cpu() if y is not None else None)
 
 

@@ -17,7 +17,7 @@ from ganzoo.data import load_data
 from ganzoo.engine import checkpoint
 from ganzoo.engine.device import check_amp, pick_device, set_threads
 from ganzoo.engine.loop import Callback, Trainer, rank
-from ganzoo.errors import GanzooError, RecipeError
+from ganzoo.errors import GanzooError, RecipeError, UsageError
 from ganzoo.export import generate_batches, write_images
 from ganzoo.fileio import write_json
 from ganzoo.host import Host
@@ -139,7 +139,7 @@ def class_labels(architecture: Architecture, value: Optional[str], count: int) -
         return None
     names = architecture.image.class_names
     if not architecture.conditional:
-        raise GanzooError(f"--class {value}: this run's '{architecture.kind}' generator is not class-conditional "
+        raise UsageError(f"--class {value}: this run's '{architecture.kind}' generator is not class-conditional "
                           f"(train with architecture.conditional: true on labelled data).")
     if value in names:
         index = names.index(value)
@@ -147,7 +147,7 @@ def class_labels(architecture: Architecture, value: Optional[str], count: int) -
         index = int(value)
     else:
         listing = ", ".join(f"{i} {name}" for i, name in enumerate(names))
-        raise GanzooError(f"--class {value} is not a class of this run. Classes: {listing}.")
+        raise UsageError(f"--class {value} is not a class of this run. Classes: {listing}.")
     return torch.full((count,), index, dtype=torch.int64)
 
 
@@ -157,6 +157,6 @@ def sampling_options(architecture: Architecture, **options: Any) -> dict[str, An
     for name in chosen:
         if name not in architecture.sampling_options:
             offered = ", ".join(architecture.sampling_options) or "none"
-            raise GanzooError(f"--{name}: '{architecture.kind}' does not offer this sampling option "
+            raise UsageError(f"--{name}: '{architecture.kind}' does not offer this sampling option "
                               f"(it offers: {offered}).")
     return chosen

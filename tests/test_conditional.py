@@ -44,9 +44,9 @@ def test_per_class_grid_rows_and_generate_by_class(tmp_path, host):
     assert runner.invoke(app, args + ["--class", "class1"]).exit_code == 0
     assert len(list(out.glob("*.png"))) == 2
     bad = runner.invoke(app, args + ["--class", "shoe"])
-    assert bad.exit_code == 1 and "Classes: 0 class0, 1 class1" in bad.stderr
+    assert bad.exit_code == 2 and "Classes: 0 class0, 1 class1" in bad.stderr
     trunc = runner.invoke(app, args + ["--truncation", "0.5"])
-    assert trunc.exit_code == 1 and "does not offer this sampling option" in trunc.stderr
+    assert trunc.exit_code == 2 and "does not offer this sampling option" in trunc.stderr
 
 
 def test_truncation_for_stylegan_lite(tmp_path, host):
@@ -56,5 +56,7 @@ def test_truncation_for_stylegan_lite(tmp_path, host):
     out = tmp_path / "trunc"
     args = ["generate", str(result.run_dir.path), "-n", "2", "--out", str(out), "--truncation", "0.7"]
     assert runner.invoke(app, args).exit_code == 0
+    too_big = runner.invoke(app, args[:-1] + ["1.5"])
+    assert too_big.exit_code == 2 and "truncation must be between 0 and 1" in too_big.stderr
     unconditional = runner.invoke(app, args + ["--class", "0"])
-    assert unconditional.exit_code == 1 and "not class-conditional" in unconditional.stderr
+    assert unconditional.exit_code == 2 and "not class-conditional" in unconditional.stderr
