@@ -13,12 +13,13 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from ganzoo import PLUGIN_API_VERSION
 from ganzoo.errors import GanzooError, GanzooWarning, PluginError, RecipeError
 from ganzoo.hookspecs import hookimpl
 from ganzoo.provenance import TRAINED_ALGORITHMIC_MEDIA, Provenance, provenance_record, read_provenance
 
 __all__ = [
-    "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "Dataset", "Architecture",
+    "PLUGIN_API_VERSION", "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "Dataset", "Architecture",
     "Phase", "PhaseInputs", "OptimizerSettings", "PostProcessor", "FeatureExtractor", "GanzooError",
     "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images",
     "provenance_record", "read_provenance", "Provenance", "TRAINED_ALGORITHMIC_MEDIA",

@@ -2,21 +2,26 @@
 
 Entry points load one at a time, so one broken plugin is reported and skipped
 instead of taking the host down (pluggy's own loader stops at the first error).
+Each plugin's hooks are called through pluggy on that plugin alone, so the host
+knows which distribution registered what (and ``GANZOO_TRACE_PLUGINS=1`` sees
+every call through pluggy's hook-call monitoring).
 """
 from __future__ import annotations
 
 import functools
 import importlib.metadata as metadata
 import os
+import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Iterable
+from typing import Iterable, Union
 
 import pluggy
 
-from ganzoo import hookspecs
-from ganzoo.errors import GanzooError, GanzooWarning
+from ganzoo import apiversion, hookspecs
+from ganzoo.errors import GanzooWarning, PluginError
 from ganzoo.registry import CATEGORIES, Registry
 
 ENTRY_POINT_GROUP = "ganzoo"
@@ -37,12 +42,33 @@ class PluginRecord:
     version: str
     hooks: list[str] = field(default_factory=list)
     provides: dict[str, list[str]] = field(default_factory=dict)
-    status: str = "loaded"  # loaded | failed | disabled
+    status: str = "loaded"  # loaded | failed | disabled | incompatible
     error: str = ""
+    api: str = ""  # the plugin API version it declares ("": undeclared, taken as 1.0, or never imported)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "distribution": self.distribution, "version": self.version,
+        return {"name": self.name, "distribution": self.distribution, "version": self.version, "api": self.api,
                 "hooks": self.hooks, "provides": self.provides, "status": self.status, "error": self.error}
+
+
+class _Registrar:
+    """The ``register`` callback one plugin's hook gets: adds to one registry and remembers what it added."""
+
+    def __init__(self, registry: Registry, record: PluginRecord):
+        self.registry, self.record, self.kinds = registry, record, []
+
+    def __call__(self, obj: object) -> None:
+        provider = self.registry.add(obj, self.record.distribution, self.record.version)
+        self.record.provides.setdefault(self.registry.category, []).append(provider.kind)
+        self.kinds.append(provider.kind)
+
+
+def installed_entry_points() -> list[metadata.EntryPoint]:
+    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _trace(line: str) -> None:
+    print(f"ganzoo trace: {line}", file=sys.stderr, flush=True)
 
 
 class Host:
@@ -53,6 +79,9 @@ class Host:
         self.pm.add_hookspecs(hookspecs)
         self.registries = {category: Registry(category) for category in CATEGORIES}
         self.records: list[PluginRecord] = []
+        self.tracing = os.environ.get("GANZOO_TRACE_PLUGINS") == "1"
+        if self.tracing:
+            self.pm.add_hookcall_monitoring(self._before_hook, self._after_hook)
 
     @property
     def architectures(self) -> Registry:
@@ -71,20 +100,26 @@ class Host:
         return self.registries["feature_extractor"]
 
     # -- loading
-    def load_entry_points(self) -> None:
+    def load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:
+        """Load the ``ganzoo`` entry points (the installed ones unless given), in name order."""
         disabled = {n.strip() for n in os.environ.get("GANZOO_DISABLE_PLUGINS", "").split(",") if n.strip()}
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        points = installed_entry_points() if entry_points is None else entry_points
+        for ep in sorted(points, key=lambda e: e.name):
             dist = ep.dist.name if ep.dist else ep.value
             version = ep.dist.version if ep.dist else ""
             if ep.name in disabled or dist in disabled:
                 self.records.append(PluginRecord(ep.name, dist, version, status="disabled",
                                                  error="disabled by GANZOO_DISABLE_PLUGINS"))
                 continue
+            started = time.perf_counter()
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not take the host down
-                self._fail(PluginRecord(ep.name, dist, version), f"import failed: {type(exc).__name__}: {exc}")
+                self._fail(PluginRecord(ep.name, dist, version), f"importing {ep.value} failed: "
+                                                                   f"{type(exc).__name__}: {exc}")
                 continue
+            if self.tracing:
+                _trace(f"imported {ep.value} ({dist} {version}) in {1000 * (time.perf_counter() - started):.0f} ms")
             self.add_plugin(module, name=ep.name, distribution=dist, version=version)
 
     def add_plugin(self, module: ModuleType | object, name: str | None = None,
@@ -93,28 +128,36 @@ class Host:
         name = name or getattr(module, "__name__", None) or type(module).__name__
         record = PluginRecord(name, distribution or name, version)
         try:
+            value = apiversion.declared(module)
+            record.api = "" if value is None else str(value)
+            problem = apiversion.incompatibility(module)
+        except ValueError as exc:
+            return self._fail(record, str(exc))
+        if problem:
+            return self._fail(record, problem, status="incompatible")
+        if self.pm.has_plugin(name):
+            return self._fail(record, f"another loaded plugin already has the name '{name}'; rename its entry point")
+        if self.pm.is_registered(module):
+            return self._fail(record, f"its module is already loaded as plugin '{self.pm.get_name(module)}'")
+        try:
             self.pm.register(module, name=name)
             self.pm.check_pending()
         except Exception as exc:
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
             return self._fail(record, f"invalid hooks: {exc}")
-        record.hooks = sorted(impl.name for impl in self.pm.get_hookcallers(module) or [])
+        record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or [])
+        others = [p for p in self.pm.get_plugins() if p is not module]
         for category, hook_name in _HOOK_OF_CATEGORY.items():
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                if impl.plugin is not module:
-                    continue
-                def register(obj, _category=category):
-                    provider = self.registries[_category].add(obj, record.distribution, record.version)
-                    record.provides.setdefault(_category, []).append(provider.kind)
-
-                try:
-                    impl.function(register=register)
-                except Exception as exc:
-                    self._withdraw(record)
-                    self.pm.unregister(module)
-                    return self._fail(record, f"{hook_name} raised {type(exc).__name__}: {exc}")
+            if hook_name not in record.hooks:
+                continue
+            try:  # through pluggy, on this plugin alone: argument checks and tracing as for any hook call
+                self.pm.subset_hook_caller(hook_name, others)(register=_Registrar(self.registries[category], record))
+            except Exception as exc:
+                self._withdraw(record)
+                self.pm.unregister(module)
+                reason = str(exc) if isinstance(exc, PluginError) else f"{hook_name} raised {type(exc).__name__}: {exc}"
+                return self._fail(record, reason)
         self.records.append(record)
         return record
 
@@ -124,25 +167,50 @@ class Host:
                 self.registries[category].remove(kind)
         record.provides = {}
 
-    def _fail(self, record: PluginRecord, error: str) -> PluginRecord:
-        record.status, record.error = "failed", error
+    def _fail(self, record: PluginRecord, error: str, status: str = "failed") -> PluginRecord:
+        record.status, record.error = status, error.rstrip(".")
         self.records.append(record)
-        message = f"Plugin '{record.name}' from {record.distribution} was not loaded: {error}"
+        label = f"{record.distribution} {record.version}".strip()
+        message = f"Plugin '{record.name}' from {label} was not loaded: {record.error}."
         if os.environ.get("GANZOO_STRICT_PLUGINS") == "1":
-            raise GanzooError(message + " (GANZOO_STRICT_PLUGINS=1 makes this an error.)")
-        warnings.warn(message, GanzooWarning, stacklevel=2)
+            raise PluginError(f"{message} (GANZOO_STRICT_PLUGINS=1 makes this an error.)")
+        warnings.warn(f"{message} Everything else works; GANZOO_DISABLE_PLUGINS={record.name} skips it quietly.",
+                      GanzooWarning, stacklevel=2)
         return record
+
+    # -- tracing (GANZOO_TRACE_PLUGINS=1): one line per hook call, to stderr
+    def _before_hook(self, hook_name: str, impls: list, kwargs: dict) -> None:
+        self._hook_started = time.perf_counter()
+
+    def _after_hook(self, outcome: pluggy.Result, hook_name: str, impls: list, kwargs: dict) -> None:
+        plugins = ", ".join(self.pm.get_name(impl.plugin) or "?" for impl in impls)
+        ms = 1000 * (time.perf_counter() - self._hook_started)
+        registrar = kwargs.get("register")
+        if outcome.exception is not None:
+            result = f"raised {type(outcome.exception).__name__}: {outcome.exception}"
+        elif isinstance(registrar, _Registrar):
+            result = f"registered {registrar.registry.category} " + (", ".join(registrar.kinds) or "nothing")
+        else:
+            result = "returned"
+        _trace(f"{hook_name} on {plugins}: {result} ({ms:.1f} ms)")
 
     def versions(self) -> dict[str, str]:
         """Distribution -> version of every loaded plugin (written into run directories)."""
         return {r.distribution: r.version for r in self.records if r.status == "loaded"}
 
 
-def create_host(plugins: Iterable[object] = (), entry_points: bool = True) -> Host:
-    """A fresh host: installed entry points (unless disabled) plus the given plugin objects."""
+def create_host(plugins: Iterable[object] = (),
+                entry_points: Union[bool, Iterable[metadata.EntryPoint]] = True) -> Host:
+    """A fresh host: entry points plus the given plugin objects.
+
+    ``entry_points`` is True for the installed ones, False for none, or the entry
+    points to load instead (tests use made-up distributions this way).
+    """
     host = Host()
-    if entry_points:
+    if entry_points is True:
         host.load_entry_points()
+    elif entry_points:
+        host.load_entry_points(entry_points)
     for plugin in plugins:
         host.add_plugin(plugin)
     return host

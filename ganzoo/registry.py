@@ -40,7 +40,7 @@ class Registry:
             other = self._providers[kind]
             raise PluginError(
                 f"{self.category} kind '{kind}' is provided twice: by {other.distribution} and by {distribution}. "
-                f"Uninstall one of them or disable it with GANZOO_DISABLE_PLUGINS."
+                f"Uninstall one of them."
             )
         provider = Provider(kind, obj, distribution, version)
         self._providers[kind] = provider

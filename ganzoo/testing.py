@@ -1,21 +1,50 @@
 """Contract checks for plugin authors, also a pytest plugin (entry point ``pytest11``).
 
-In a plugin's tests::
+One check per plugin type, plus one for the plugin module itself. In a plugin's tests::
 
-    from ganzoo.testing import check_architecture
+    from ganzoo.testing import check_architecture, check_plugin
+    from ganzoo_mygan import plugin, MyGAN
+
     def test_contract():
         check_architecture(MyGAN, {"width": 8})
 
-or use the ``ganzoo_check_architecture`` fixture. Heavy imports happen inside the
-functions so that merely having ganzoo installed does not slow every pytest run.
+    def test_plugin():
+        check_plugin(plugin, {"architecture": ["mygan"]})
+
+The four per-type checks are also fixtures (``ganzoo_check_architecture``,
+``ganzoo_check_dataset``, ``ganzoo_check_postprocessor``,
+``ganzoo_check_feature_extractor``). Heavy imports happen inside the functions so
+that merely having ganzoo installed does not slow every pytest run.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import warnings
+from pathlib import Path
 from typing import Any, Iterable
+from unittest import mock
 
 import pytest
+
+
+def _check_class(cls: type, base_name: str, config: dict[str, Any] | None):
+    """Shared by every check: the base class, ``kind``, a strict ``Config``; returns the validated config."""
+    import ganzoo.api as api
+
+    base = getattr(api, base_name)
+    assert isinstance(cls, type) and issubclass(cls, base), f"{cls!r} must subclass ganzoo.api.{base_name}"
+    assert isinstance(getattr(cls, "kind", None), str) and cls.kind, f"{cls.__name__}.kind must be a non-empty string"
+    assert issubclass(cls.Config, api.PluginConfig), f"{cls.__name__}.Config must subclass ganzoo.api.PluginConfig"
+    cfg = cls.Config.model_validate(config or {})
+    try:
+        cls.Config.model_validate({**(config or {}), "no_such_field_xyz": 1})
+    except Exception:
+        pass
+    else:
+        raise AssertionError(f"{cls.__name__}.Config accepts unknown fields; keep PluginConfig's extra='forbid'")
+    return cfg
 
 
 def _tiny_data(resolution: int, channels: int, classes: int, n: int = 16):
@@ -39,20 +68,10 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
     import torch
     from safetensors.torch import load_file, save_file
 
-    from ganzoo.api import Architecture, PluginConfig
     from ganzoo.engine.loop import Trainer
     from ganzoo.recipe import TrainSection
 
-    assert issubclass(cls, Architecture), f"{cls.__name__} must subclass ganzoo.api.Architecture"
-    assert isinstance(getattr(cls, "kind", None), str) and cls.kind, f"{cls.__name__}.kind must be a non-empty string"
-    assert issubclass(cls.Config, PluginConfig), f"{cls.__name__}.Config must subclass ganzoo.api.PluginConfig"
-    cfg = cls.Config.model_validate(config or {})
-    try:
-        cls.Config.model_validate({**(config or {}), "no_such_field_xyz": 1})
-    except Exception:
-        pass
-    else:
-        raise AssertionError(f"{cls.__name__}.Config accepts unknown fields; keep PluginConfig's extra='forbid'")
+    cfg = _check_class(cls, "Architecture", config)
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     for resolution in resolutions:
@@ -130,15 +149,18 @@ def check_training_sanity(cls: type, config: dict[str, Any] | None = None, steps
 
     Sane means: every logged value is finite; the discriminator learns to separate
     real from fake (``<phase>/real_score`` ends above ``<phase>/fake_score``, the
-    discriminator phase must log both as mean logits); and the fake scores
-    respond to the generator (one generator update raises the discriminator's
-    score of the same latents' images).
+    discriminator phase must log both as mean logits, and the trained
+    discriminator separates real images from the final fakes better than it did
+    untrained: an untrained one may already tell them apart by their statistics);
+    and the fake scores respond to the generator (one generator update raises the
+    discriminator's score of the same latents' images).
     """
+    import copy
     import math
 
     import torch
 
-    from ganzoo.api import PhaseInputs
+    from ganzoo.api import PhaseInputs, to_float_images
     from ganzoo.engine.loop import Callback, Trainer
     from ganzoo.recipe import TrainSection
 
@@ -152,20 +174,28 @@ def check_training_sanity(cls: type, config: dict[str, Any] | None = None, steps
     arch = cls(cls.Config.model_validate(config or {}), data.spec)
     train = TrainSection(steps=steps, batch_size=batch_size, log_every=1, grid_size=4)
     trainer = Trainer(arch, data, train, seed=0, device=torch.device("cpu"), callbacks=[Collect()])
+    untrained = copy.deepcopy(trainer.discriminator)
     trainer.run()
     for record in records:
         for key, value in record.items():
             assert math.isfinite(value), f"{cls.kind}: {key} is {value} at step {record['step']}"
     real, fake = f"{phase}/real_score", f"{phase}/fake_score"
     assert real in records[0] and fake in records[0], f"{cls.kind}: the {phase} phase must log real_score and fake_score"
-    gaps = [r[real] - r[fake] for r in records]
-    assert gaps[-1] > 0 and gaps[-1] > gaps[0], \
-        f"{cls.kind}: the discriminator did not learn to separate real from fake (gap {gaps[0]:.3f} -> {gaps[-1]:.3f})"
+    assert records[-1][real] > records[-1][fake], \
+        f"{cls.kind}: after training the discriminator scores fakes above reals ({records[-1][fake]:.3f} > {records[-1][real]:.3f})"
 
     G, D = trainer.generator, trainer.discriminator
     g_phase = next(p for p in trainer.phases if p.trains == "generator")
     z = arch.sample_latents(batch_size, "cpu", torch.Generator().manual_seed(5))
     labels = arch.sample_labels(batch_size, "cpu", torch.Generator().manual_seed(5))
+    reals = to_float_images(data.images[:batch_size])
+    real_labels = data.labels[:batch_size] if arch.conditional else None
+    with torch.no_grad():
+        torch.manual_seed(7)
+        fakes = arch.generate(G, z, labels)
+        learned, initial = ((net(reals, real_labels).mean() - net(fakes, labels).mean()).item() for net in (D, untrained))
+    assert learned > initial, (f"{cls.kind}: the discriminator did not learn to separate real from fake "
+                               f"(score gap {initial:.3f} untrained, {learned:.3f} trained)")
 
     def fake_score() -> float:
         torch.manual_seed(7)  # the same noise and style-mixing draws before and after the update
@@ -182,3 +212,181 @@ def check_training_sanity(cls: type, config: dict[str, Any] | None = None, steps
     after = fake_score()
     assert after > before, f"{cls.kind}: a generator update did not raise the fake score ({before:.4f} -> {after:.4f})"
     return records
+
+
+def check_resume(cls: type, config: dict[str, Any] | None = None, steps: int = 4, resolution: int = 16,
+                 batch_size: int = 8) -> None:
+    """Assert that training ``steps`` straight equals ``steps // 2``, a checkpoint, a resume and the rest.
+
+    Bit for bit on the CPU: every weight (EMA included) and every logged value. It
+    fails when a phase draws random numbers the engine cannot replay (an RNG of
+    your own, state kept outside the networks).
+    """
+    import torch
+
+    from ganzoo.engine.loop import Trainer
+    from ganzoo.recipe import TrainSection
+    from ganzoo.rundir import RunDir
+
+    data = _squares(resolution)
+    cfg = _check_class(cls, "Architecture", config)
+    half = max(1, steps // 2)
+
+    def train(folder: Path, budget: int) -> tuple[Trainer, dict]:
+        folder.mkdir(exist_ok=True)
+        section = TrainSection(steps=budget, batch_size=batch_size, log_every=1, sample_every=steps,
+                               checkpoint_every=half, grid_size=4)
+        trainer = Trainer(cls(cfg, data.spec), data, section, seed=0, device=torch.device("cpu"),
+                          run_dir=RunDir(folder))
+        return trainer, trainer.run()
+
+    def records(folder: Path) -> list[dict]:
+        timing = ("elapsed_s", "images_per_s")
+        return [{k: v for k, v in json.loads(line).items() if k not in timing}
+                for line in (folder / "stats.jsonl").read_text().splitlines()]
+
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"GANZOO_TENSORBOARD": "0"}):
+        straight, _ = train(Path(tmp) / "straight", steps)
+        train(Path(tmp) / "halves", half)
+        resumed, summary = train(Path(tmp) / "halves", steps)
+        assert summary["resumed"] and summary["steps_this_session"] == steps - half, "the second session did not resume"
+        assert records(Path(tmp) / "straight") == records(Path(tmp) / "halves"), \
+            f"{cls.kind}: logged values after resuming differ from a straight run"
+        for name, net in straight.networks().items():
+            other = resumed.networks()[name].state_dict()
+            for key, value in net.state_dict().items():
+                assert torch.equal(value, other[key]), f"{cls.kind}: {name}.{key} differs after resuming"
+
+
+def check_dataset(cls: type, config: dict[str, Any] | None = None, resolutions: Iterable[int] = (16, 32)) -> None:
+    """Assert that ``cls`` loads uint8 ``(N, C, R, R)`` images at each resolution, the same ones every time."""
+    from ganzoo.api import ImageData
+
+    cfg = _check_class(cls, "Dataset", config)
+    for resolution in resolutions:
+        data = cls(cfg, resolution).load()
+        where = f"{cls.kind} at {resolution}px"
+        assert isinstance(data, ImageData), f"{where}: load() returned {type(data).__name__}, not ganzoo.api.ImageData"
+        n, channels, height, width = data.images.shape
+        assert n > 0, f"{where}: no images"
+        assert (height, width) == (resolution, resolution), f"{where}: images are {height}x{width}"
+        assert channels in (1, 3), f"{where}: images have {channels} channels; give 1 (grey) or 3 (RGB)"
+        if data.labels is not None:
+            assert 0 <= int(data.labels.min()) and int(data.labels.max()) < len(data.class_names), \
+                f"{where}: labels outside 0..{len(data.class_names) - 1}"
+        again = cls(cfg, resolution).load()
+        assert again.content_hash() == data.content_hash(), f"{where}: two loads gave different images or labels"
+
+
+def check_postprocessor(cls: type, config: dict[str, Any] | None = None,
+                        modes: Iterable[str] = ("L", "RGB", "RGBA")) -> None:
+    """Assert that ``cls`` handles generated and file images in each mode, the same way on several threads.
+
+    Runs the step through the trial ganzoo runs before exporting (every test image
+    through the step, encoded in memory in the format it asks for), then runs it
+    on many threads at once and compares with the one-thread result.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ganzoo.errors import GanzooError
+    from ganzoo.pipeline import Pipeline, check_pipeline, probe_images
+
+    step = cls(_check_class(cls, "PostProcessor", config))
+    pipeline = Pipeline([step], [f"{cls.kind}"], f"{cls.__name__} contract check")
+    base = {"run_id": "check", "kind": "check", "seed": 0}
+    for files in (False, True):
+        try:
+            check_pipeline(pipeline, probe_images(modes), base, provenance=True, files=files)
+        except GanzooError as exc:
+            raise AssertionError(str(exc)) from None
+    for probe in probe_images(modes):
+        def run(_=None, probe=probe):
+            meta = {**base, "index": 0, "label": None, "class_name": None, "format": "png", "source": None}
+            return step(probe.copy(), meta).tobytes()
+
+        alone = run()
+        with ThreadPoolExecutor(4) as pool:
+            assert all(out == alone for out in pool.map(run, range(16))), \
+                f"{cls.kind}: a {probe.mode} image came out differently when steps ran on several threads at once"
+
+
+def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
+                            resolutions: Iterable[int] = (16, 32)) -> None:
+    """Assert that ``cls`` gives finite ``(N, dims)`` features, per image (not per batch), with a JSON protocol.
+
+    ``load`` gets a tiny labelled reference set; a trainable extractor's config
+    should point at weights it can load without training.
+    """
+    import torch
+
+    cfg = _check_class(cls, "FeatureExtractor", config)
+    extractor = cls(cfg, "cpu")
+    extractor.load(_tiny_data(16, 3, 2))
+    assert isinstance(extractor.dims, int) and extractor.dims > 0, f"{cls.kind}: dims must be a positive int after load()"
+    protocol = extractor.protocol()
+    json.dumps(protocol)  # it keys a cache and is written next to every number
+    assert isinstance(protocol.get("comparable_to_published"), bool), \
+        f"{cls.kind}: protocol() must include comparable_to_published (True or False)"
+    for resolution in resolutions:
+        for channels in (1, 3):
+            images = _tiny_data(resolution, channels, 0, n=6).images
+            where = f"{cls.kind} at {resolution}px, {channels} channel(s)"
+            features = extractor(images)
+            assert isinstance(features, torch.Tensor) and features.is_floating_point(), f"{where}: features must be a float tensor"
+            assert features.shape == (6, extractor.dims), f"{where}: features {tuple(features.shape)}, expected (6, {extractor.dims})"
+            assert torch.isfinite(features).all(), f"{where}: features are not finite"
+            one_by_one = torch.cat([extractor(images[i:i + 1]) for i in range(len(images))])
+            assert torch.allclose(one_by_one, features, rtol=1e-4, atol=1e-5), \
+                f"{where}: an image's features depend on the rest of its batch"
+
+
+def check_plugin(plugin: object, provides: dict[str, list[str]], distribution: str | None = None) -> None:
+    """Assert that ``plugin`` (the module your entry point names) loads and provides exactly ``provides``.
+
+    ``provides`` maps a category (architecture, dataset, postprocessor,
+    feature_extractor) to kinds, e.g. ``{"architecture": ["mygan"]}``. The plugin
+    must declare ``GANZOO_PLUGIN_API``. With ``distribution``, also check that the
+    installed distribution's ``ganzoo`` entry point names this module.
+    """
+    import importlib.metadata as metadata
+
+    from ganzoo import apiversion
+    from ganzoo.host import ENTRY_POINT_GROUP, create_host
+
+    name = getattr(plugin, "__name__", type(plugin).__name__)
+    assert apiversion.declared(plugin) is not None, \
+        f"{name} does not declare the plugin API it targets; add {apiversion.ATTRIBUTE} = {apiversion.PLUGIN_API_VERSION!r}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        record = create_host([plugin], entry_points=False).records[0]
+    assert record.status == "loaded", f"{name} did not load: {record.error}"
+    assert record.provides == provides, f"{name} provides {record.provides}, expected {provides}"
+    if distribution is None:
+        return
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        raise AssertionError(f"{distribution} is not installed; run `pip install -e .` in its folder") from None
+    points = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+    assert points, (f"{distribution} has no entry point in the '{ENTRY_POINT_GROUP}' group; add "
+                    f"[project.entry-points.{ENTRY_POINT_GROUP}] to pyproject.toml and reinstall")
+    assert any(ep.load() is plugin for ep in points), \
+        f"{distribution}'s entry points ({', '.join(ep.value for ep in points)}) do not name {name}"
+
+
+@pytest.fixture
+def ganzoo_check_dataset():
+    """The :func:`check_dataset` function, as a fixture."""
+    return check_dataset
+
+
+@pytest.fixture
+def ganzoo_check_postprocessor():
+    """The :func:`check_postprocessor` function, as a fixture."""
+    return check_postprocessor
+
+
+@pytest.fixture
+def ganzoo_check_feature_extractor():
+    """The :func:`check_feature_extractor` function, as a fixture."""
+    return check_feature_extractor

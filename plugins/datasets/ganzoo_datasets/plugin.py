@@ -7,6 +7,8 @@ from ganzoo_datasets.catalogue import CatalogueDataset
 from ganzoo_datasets.fashion_mnist import FashionMNISTDataset
 from ganzoo_datasets.folder import FolderDataset
 
+GANZOO_PLUGIN_API = "1.0"  # the plugin API this plugin is written against
+
 
 @hookimpl
 def ganzoo_register_datasets(register):

@@ -6,6 +6,8 @@ from ganzoo.api import hookimpl
 from ganzoo_features.domain import DomainExtractor
 from ganzoo_features.inception import InceptionExtractor
 
+GANZOO_PLUGIN_API = "1.0"  # the plugin API this plugin is written against
+
 
 @hookimpl
 def ganzoo_register_feature_extractors(register):
