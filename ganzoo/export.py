@@ -17,17 +17,20 @@ from ganzoo.provenance import provenance_record
 @torch.no_grad()
 def generate_batches(architecture: Architecture, generator: nn.Module, count: int, seed: int,
                      device: torch.device, batch_size: int = 64, labels: Optional[torch.Tensor] = None,
-                     **options: Any):
+                     first: int = 0, stop: Optional[int] = None, **options: Any):
     """Yield (first_index, uint8 images, labels) batches; latents come from one seeded CPU stream,
-    so image i is the same whatever the batch size or device."""
+    so image i is the same whatever the batch size or device. ``first``/``stop`` pick images
+    [first, stop) of the ``count`` (one process's share in distributed evaluation)."""
     generator.eval()
     rng = torch.Generator().manual_seed(seed)
     z_all = architecture.sample_latents(count, "cpu", rng)
     if labels is None and architecture.conditional:
         labels = architecture.sample_labels(count, "cpu", rng)
-    for start in range(0, count, batch_size):
-        z = z_all[start:start + batch_size].to(device)
-        y = labels[start:start + batch_size].to(device) if labels is not None else None
+    stop = count if stop is None else min(stop, count)
+    for start in range(first, stop, batch_size):
+        end = min(start + batch_size, stop)
+        z = z_all[start:end].to(device)
+        y = labels[start:end].to(device) if labels is not None else None
         try:
             images = architecture.generate(generator, z, y, **options)
         except ValueError as exc:  # a sampling option out of range, e.g. truncation 1.5

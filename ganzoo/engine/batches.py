@@ -12,10 +12,18 @@ _DEVICE_RESIDENT_BYTES = 2 * 2**30
 
 
 class BatchStream:
-    """Endless epochs of a seeded permutation; a batch may span two epochs (nothing is dropped)."""
+    """Endless epochs of a seeded permutation; a batch may span two epochs (nothing is dropped).
 
-    def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device):
+    With ``world`` processes every one draws the same global batch of
+    ``world * batch_size`` positions of the permutation and keeps its own slice,
+    so the processes never overlap within an epoch, and together they see the
+    batches a single process with the global batch size would.
+    """
+
+    def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device,
+                 rank: int = 0, world: int = 1):
         self.batch_size = batch_size
+        self.rank, self.world = rank, world
         self.device = device
         self.generator = torch.Generator().manual_seed(seed)
         on_device = device.type != "cpu" and data.images.numel() <= _DEVICE_RESIDENT_BYTES
@@ -26,7 +34,7 @@ class BatchStream:
         self.epoch = 0
 
     def _indices(self) -> torch.Tensor:
-        pieces, needed = [], self.batch_size
+        pieces, needed = [], self.batch_size * self.world
         while needed:
             if self.position == len(self.order):
                 self.order = torch.randperm(len(self.images), generator=self.generator)
@@ -35,7 +43,8 @@ class BatchStream:
             pieces.append(self.order[self.position:self.position + take])
             self.position += take
             needed -= take
-        return torch.cat(pieces)
+        everyone = torch.cat(pieces)
+        return everyone if self.world == 1 else everyone[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
 
     def next(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         index = self._indices().to(self.images.device)

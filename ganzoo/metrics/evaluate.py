@@ -15,6 +15,7 @@ import torch
 from pydantic import ValidationError
 
 import ganzoo
+from ganzoo import distributed
 from ganzoo.api import FeatureExtractor, ImageData
 from ganzoo.errors import GanzooWarning, PluginError, RecipeError
 from ganzoo.metrics import cache
@@ -83,14 +84,20 @@ def build_extractor(host, kind: str, options: dict[str, Any], device: torch.devi
 
 def extract(loaded: LoadedExtractor, source: ImageSource, batch_size: int = 32, keep: int = 0, seed: int = 0,
             progress: Optional[Progress] = None) -> FeatureStats:
-    """Stream ``source`` through the extractor into float64 statistics (and a kept sample of features)."""
+    """Stream ``source`` through the extractor into float64 statistics (and a kept sample of features).
+
+    Under torchrun every process extracts its own share of the images and the statistics are
+    reduced, so every process gets those of the whole stream (ganzoo.distributed).
+    """
     extractor = loaded.extractor
+    first, stop = distributed.shard(source.count, batch_size)
+    world = distributed.world_size()
     stats = FeatureStats(extractor.dims, sample_indices(source.count, keep, seed) if keep else None,
-                         meta={"extractor": loaded.protocol, "source": source.info})
+                         meta={"extractor": loaded.protocol, "source": source.info}, first=first)
     done = 0
     if progress:
         progress(source.label, 0, source.count)
-    for images in source.batches(batch_size):
+    for images in source.batches(batch_size, first, stop):
         features = extractor(images)
         if not isinstance(features, torch.Tensor) or features.shape != (len(images), extractor.dims):
             shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
@@ -98,14 +105,14 @@ def extract(loaded: LoadedExtractor, source: ImageSource, batch_size: int = 32, 
                               f"expected ({len(images)}, {extractor.dims}). This is a bug in the plugin.")
         if not torch.isfinite(features).all():
             raise PluginError(f"Feature extractor '{extractor.kind}' returned NaN or infinite features for "
-                              f"{source.label} (images {done}-{done + len(images) - 1}).")
+                              f"{source.label} (images {first + done}-{first + done + len(images) - 1}).")
         stats.add(features)
         done += len(images)
         if progress:
-            progress(source.label, done, source.count)
-    if stats.n != source.count:
-        raise InputError(f"{source.label} yielded {stats.n} images, expected {source.count}.")
-    return stats
+            progress(source.label, min(done * world, source.count), source.count)
+    if stats.n != stop - first:
+        raise InputError(f"{source.label} yielded {stats.n} images, expected {stop - first}.")
+    return distributed.reduce_feature_stats(stats)
 
 
 def reference_stats(loaded: LoadedExtractor, source: ImageSource, settings: MetricSettings, batch_size: int = 32,
@@ -118,12 +125,14 @@ def reference_stats(loaded: LoadedExtractor, source: ImageSource, settings: Metr
                 "pool": settings.pool, "pool_seed": settings.seed, "format": 1}
     key = cache.stats_key(protocol)
     if use_cache and source.data is not None:
-        hit = cache.load_cached(key, loaded.protocol["kind"])
+        # Rank 0 looks in the cache for every process, so all agree on whether to extract.
+        hit = distributed.broadcast_object(cache.load_cached(key, loaded.protocol["kind"])
+                                           if distributed.is_main() else None)
         if hit is not None:
             hit.meta["cached"] = True
             return hit
     stats = extract(loaded, source, batch_size, settings.pool, settings.seed, progress)
-    if use_cache and source.data is not None:
+    if use_cache and source.data is not None and distributed.is_main():
         cache.store(stats, key, loaded.protocol["kind"])
     stats.meta["cached"] = False
     return stats

@@ -33,8 +33,10 @@ class FeatureStats:
 
     CHUNK = 1024  # rows folded at a time: one big matrix product instead of many small ones
 
-    def __init__(self, dims: int, keep: Optional[np.ndarray] = None, meta: Optional[dict[str, Any]] = None):
+    def __init__(self, dims: int, keep: Optional[np.ndarray] = None, meta: Optional[dict[str, Any]] = None,
+                 first: int = 0):
         self.dims = dims
+        self.first = first                              # stream position of the first row (a process's share)
         self.n = 0                                      # rows added
         self._folded = 0                                # rows folded into _mean and _m2
         self._mean = np.zeros(dims, np.float64)
@@ -57,7 +59,7 @@ class FeatureStats:
         b = len(x)
         if b == 0:
             return
-        start = self.n
+        start = self.first + self.n
         if len(self._keep):
             lo, hi = np.searchsorted(self._keep, [start, start + b])
             if hi > lo:
@@ -98,6 +100,12 @@ class FeatureStats:
         return self._mean
 
     @property
+    def m2(self) -> np.ndarray:
+        """Sum of outer products of the deviations from the mean (the covariance times n - 1)."""
+        self._flush()
+        return self._m2
+
+    @property
     def sigma(self) -> np.ndarray:
         """The unbiased covariance (divided by n - 1), as numpy's ``np.cov`` and pytorch-fid compute it."""
         if self._sigma is None:
@@ -115,6 +123,18 @@ class FeatureStats:
                               else np.zeros((0, self.dims), np.float32))
             self._kept = [self._features] if len(self._features) else []
         return self._features
+
+    @classmethod
+    def from_parts(cls, n: int, mean: np.ndarray, m2: np.ndarray, features: Optional[np.ndarray] = None,
+                   meta: Optional[dict[str, Any]] = None) -> "FeatureStats":
+        """Statistics from their count, mean and ``m2`` (e.g. the parts of one stream reduced across processes)."""
+        stats = cls(len(mean), meta=meta)
+        stats._mean, stats._m2 = np.asarray(mean, np.float64), np.asarray(m2, np.float64)
+        stats.n = stats._folded = int(n)
+        if features is not None and len(features):
+            stats._features = np.asarray(features, np.float32)
+            stats._kept = [stats._features]
+        return stats
 
     @classmethod
     def from_moments(cls, mu: np.ndarray, sigma: np.ndarray, n: int = 0, features: Optional[np.ndarray] = None,
