@@ -25,11 +25,12 @@ class RichProgress(Callback):
         self.task = None
 
     def on_start(self, info: dict[str, Any]) -> None:
-        if info["step"] >= info["total_steps"]:
+        if info["budget_reached"]:
             self.console.print(f"Already trained to step {info['step']}; nothing left to train.")
         elif info["resumed"]:
             self.console.print(f"Resuming from step {info['step']} ({info['images_seen']:,} images seen).")
         self.progress.start()
+        # A wall-clock budget has no known step count: the bar then shows the steps done so far.
         self.task = self.progress.add_task("train", total=info["total_steps"], completed=info["step"],
                                            speed="", losses="")
 
@@ -53,18 +54,20 @@ class PlainProgress(Callback):
 
     def on_start(self, info: dict[str, Any]) -> None:
         self.total = info["total_steps"]
-        if info["step"] >= self.total:
+        if info["budget_reached"]:
             self.console.print(f"Already trained to step {info['step']}; nothing left to train.")
             return
         verb = f"Resuming at step {info['step']}" if info["resumed"] else "Training"
-        self.console.print(f"{verb}: {self.total} steps, batch {info['batch_size']}, device {info['device']}")
+        budget = f"{self.total} steps" if self.total is not None else f"{info['wall_clock']:g} s of training"
+        self.console.print(f"{verb}: {budget}, batch {info['batch_size']}, device {info['device']}")
 
     def on_log(self, record: dict[str, Any]) -> None:
         now = time.monotonic()
-        if now - self.last < self.interval and record["step"] < self.total:
+        if now - self.last < self.interval and (self.total is None or record["step"] < self.total):
             return
         self.last = now
-        self.console.print(f"step {record['step']}/{self.total}  {record['images_per_s']:.0f} img/s  "
+        total = f"/{self.total}" if self.total is not None else ""
+        self.console.print(f"step {record['step']}{total}  {record['images_per_s']:.0f} img/s  "
                            f"elapsed {record['elapsed_s']:.0f}s  {format_losses(record)}", highlight=False, soft_wrap=True)
 
     def on_metrics(self, record: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ step's checkpoint, so a resumed run keeps or replays it like any other record.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Optional
 
 import torch
@@ -24,25 +25,30 @@ class PeriodicEval(Callback):
     def __init__(self, evaluator: RunEvaluator, every_images: int, run_dir: Optional[RunDir], info: dict[str, Any]):
         self.evaluator, self.every, self.run_dir, self.info = evaluator, every_images, run_dir, info
         self.trainer = None
-        self.total_steps = 0
         self.next_at = every_images
 
     def attach(self, trainer) -> None:
         self.trainer = trainer
 
     def on_start(self, info: dict[str, Any]) -> None:
-        self.total_steps = info["total_steps"]
         self.next_at = (info["images_seen"] // self.every + 1) * self.every
 
     def on_log(self, record: dict[str, Any]) -> None:
         images, step = record["images_seen"], record["step"]
-        if images < self.next_at and step < self.total_steps:
+        # The last record always evaluates: the budget may end between multiples of every_images (and
+        # before the estimated last step, when a lazy regulariser also shows real images, as StyleGAN's R1).
+        if images < self.next_at and not self.trainer.budget_reached():
             return
         self.next_at = (images // self.every + 1) * self.every
+        started = time.perf_counter()
         result = self.evaluate(step)
+        seconds = time.perf_counter() - started
+        self.trainer.eval_seconds += seconds  # a wall-clock budget counts training time only
         line = {"step": step, "images_seen": images,
                 **{f"eval/{k}": v for k, v in result.items() if k != "protocol"},
-                "eval/protocol": result["protocol"]}
+                "eval/seconds": round(seconds, 3), "eval/protocol": result["protocol"]}
+        if not self.trainer.is_main:  # every process extracts its share of the features; rank 0 reports
+            return
         if self.run_dir is not None:
             with open(self.run_dir.stats_file, "a") as handle:
                 handle.write(json.dumps(line) + "\n")

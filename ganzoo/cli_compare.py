@@ -1,0 +1,94 @@
+"""`ganzoo compare COMPARE.yaml` (registered on ganzoo.cli.app): entries trained under one protocol, and a report.
+
+It only wires and draws; the work is in ganzoo.compare.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ganzoo.cli import app, console, err_console, friendly
+
+CompareSetOption = typer.Option(None, "--set", help="Override a compare field, e.g. --set budget.images=20000 "
+                                                    "(repeatable).")
+
+
+def _host():
+    from ganzoo.host import default_host
+    return default_host()
+
+
+def _log(line: str) -> None:
+    console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command()
+@friendly
+def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs/compare.md)."),
+            set_: Optional[List[str]] = CompareSetOption,
+            fresh: bool = typer.Option(False, "--fresh", help="Archive this compare's run directories and train "
+                                                              "every run again."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Check everything and show the plan; train "
+                                                                  "nothing.")):
+    """Train each entry once per seed on the same data, budget and evaluation; write report.md and report.html.
+
+    Rerunning skips finished runs and resumes unfinished ones.
+    """
+    from ganzoo.compare.recipe import load_compare
+    from ganzoo.compare.report import write_report
+    from ganzoo.compare.results import collect
+    from ganzoo.compare.run import prepare, train_here, train_on_gpus, write_plan
+    from ganzoo.compare.tables import leaderboard
+    from ganzoo.progress import PlainProgress, RichProgress
+    host = _host()
+    spec = load_compare(file, host, set_ or [])
+    console.print(f"Compare [bold]{file}[/]: {len(spec.entries)} entries x {len(spec.spec.seeds)} seed(s) on "
+                  f"{spec.data['kind']}, {spec.budget_label} per run -> {spec.output}", highlight=False)
+    prepared = prepare(spec, host, fresh, _log, dry_run)
+    plan = {"new": "train", "partial": "resume", "finished": "finished, skipped"}
+    for status in prepared.statuses:
+        console.print(f"  {status.run.name}: {plan[status.state]}" + (f" ({status.detail})" if status.detail else ""),
+                      highlight=False)
+    if dry_run:
+        console.print("Dry run: everything checks out; nothing was trained.")
+        return
+    write_plan(spec)
+    try:
+        if prepared.gpus:
+            _log(f"{len(prepared.gpus)} GPUs: one run per GPU at a time ({', '.join(prepared.gpus)}).")
+            outcomes = train_on_gpus(spec, prepared, fresh, _log)
+        else:
+            def callbacks(status, index, total):
+                verb = "resuming" if status.state == "partial" else "training"
+                console.print(f"[bold][{index + 1}/{total}] {status.run.name}[/]: {verb} "
+                              f"{status.run.resolved.recipe.architecture.kind}, seed {status.run.seed}",
+                              highlight=False)
+                return [RichProgress(console) if console.is_terminal else PlainProgress(console)]
+
+            outcomes = train_here(spec, prepared, host, fresh, callbacks)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted. Run the same command again: finished runs are kept and unfinished ones "
+                          "resume from their last checkpoint.")
+        raise typer.Exit(130)
+    failures = {o.name: o.message for o in outcomes if not o.ok}
+    results = collect(spec, host, failures)
+    paths = write_report(spec, results, host)
+    board = leaderboard(spec, results)
+    table = Table(title=f"{file.stem}: {spec.budget_label} per run, mean ± std over seeds", box=box.SIMPLE_HEAD)
+    for header, align in zip(board.header, board.align):
+        table.add_column(header, justify="right" if align == "r" else "left", no_wrap=align == "r")
+    for row in board.rows:
+        table.add_row(*row)
+    # A terminal gets what fits it; logs and pipes get whole lines rather than a table squeezed to 80 columns.
+    wide = console if console.is_terminal else Console(file=console.file, width=max(console.width, 240))
+    wide.print(table)
+    console.print(f"Report: {paths['html']} (and {paths['md'].name}, {paths['json'].name})", highlight=False)
+    for name, message in failures.items():
+        err_console.print(f"[red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)
+    if failures:
+        raise typer.Exit(1)

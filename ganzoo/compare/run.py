@@ -1,0 +1,220 @@
+"""Running a compare: check everything first, then train what is not finished.
+
+Before the first step of the first run the data is loaded, every entry's architecture is built
+for it, the feature extractor is loaded (a trainable one with no model for this data yet is
+trained now, once) and existing run directories are checked against the runs the compare makes.
+Each run is then trained by ``ganzoo.runner.run_recipe``, the code behind ``ganzoo run``: one
+after another in this process on a CPU or a single GPU, or as ``ganzoo run`` subprocesses, one
+per GPU, when several GPUs are visible.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import yaml
+
+from ganzoo.api import ImageData
+from ganzoo.compare.recipe import Compare, PlannedRun
+from ganzoo.data import load_data
+from ganzoo.engine import checkpoint
+from ganzoo.engine.device import check_amp, pick_device
+from ganzoo.engine.loop import Callback
+from ganzoo.errors import GanzooError, RecipeError
+from ganzoo.fileio import write_bytes, write_json
+from ganzoo.host import Host
+from ganzoo.metrics.evaluate import build_extractor
+from ganzoo.rundir import recipe_differences
+from ganzoo.runner import build_architecture, run_dir_of, run_recipe
+
+# What may differ between a run directory and the run the compare makes now: the budget (a larger
+# one extends finished runs), export and threads. Unlike `ganzoo run`, not eval: numbers measured
+# under another protocol must not be set beside new ones.
+COMPARE_RESUMABLE = ("train.steps", "train.images", "train.wall_clock", "export", "run.threads")
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunStatus:
+    run: PlannedRun
+    state: str        # new | partial (resumes from its checkpoint) | finished (skipped)
+    detail: str = ""  # where a partial or finished run stands
+
+
+@dataclass
+class Prepared:
+    data: ImageData
+    statuses: list[RunStatus]
+    gpus: list[str]   # CUDA devices for one run per GPU at once; empty: one after another in this process
+
+    @property
+    def todo(self) -> list[RunStatus]:
+        return [s for s in self.statuses if s.state != "finished"]
+
+
+@dataclass
+class Outcome:
+    name: str
+    ok: bool
+    message: str = ""
+
+
+def recipe_file(compare: Compare, run: PlannedRun) -> Path:
+    return compare.output / "recipes" / f"{run.name}.yaml"
+
+
+def budget_reached(compare: Compare, state: dict) -> bool:
+    budget = compare.spec.budget
+    if budget.images is not None:
+        return state["images_seen"] >= budget.images
+    return state["elapsed"] - state.get("eval_seconds", 0.0) >= budget.wall_clock
+
+
+def status_of(compare: Compare, run: PlannedRun) -> RunStatus:
+    files = checkpoint.latest(run_dir_of(run.resolved).checkpoints)
+    if files is None:
+        return RunStatus(run, "new")
+    state = checkpoint.load_state(files.state)
+    detail = f"step {state['step']}, {state['images_seen']:,} images"
+    return RunStatus(run, "finished" if budget_reached(compare, state) else "partial", detail)
+
+
+def check_existing(compare: Compare) -> None:
+    """Refuse run directories that this compare would resume but that were made with other settings."""
+    problems = []
+    for run in compare.runs:
+        run_dir = run_dir_of(run.resolved)
+        if not run_dir.path.is_dir() or not any(run_dir.path.iterdir()):
+            continue
+        if not run_dir.recipe_file.exists():
+            problems.append(f"{run_dir.path} is not a ganzoo run directory")
+        elif run_dir.has_checkpoint():
+            diffs = recipe_differences(run_dir.read_recipe(), run.resolved.to_dict(), ignore=COMPARE_RESUMABLE)
+            if diffs:
+                problems.append(f"{run.name}: {'; '.join(diffs)}")
+    if problems:
+        raise RecipeError(
+            f"Compare {compare.source}: run directories under {compare.output / 'runs'} were made with other "
+            f"settings than this compare makes now, so their numbers could not be set beside new ones: "
+            f"{' | '.join(problems)}. Choose another `output` folder, or pass --fresh to archive them and train "
+            f"every run again.")
+
+
+def ensure_extractor(compare: Compare, host: Host, data: ImageData, device: torch.device, log: Log,
+                     train: bool = True) -> None:
+    """Load the evaluation's feature extractor now, so missing weights stop the compare before it trains.
+
+    A trainable extractor (e.g. one learned from the real data) with no model for this data yet is
+    trained here, once, on the compare's data (unless ``train`` is False: a dry run only says so);
+    the runs then find it by the data's hash.
+    """
+    resolved = compare.runs[0].resolved
+    kind = resolved.recipe.eval.extractor.kind
+    options = resolved.extractor_config.model_dump(mode="json")
+    try:
+        build_extractor(host, kind, options, device, data, where="eval.extractor options")
+        return
+    except GanzooError:
+        cls = host.feature_extractors.get(kind).obj
+        if not cls.trainable:
+            raise
+    if not train:
+        log(f"No '{kind}' feature extractor has been trained on this data yet; the compare will train it first.")
+        return
+    log(f"No '{kind}' feature extractor has been trained on this data yet; training it once now on the "
+        f"compare's {len(data):,} images.")
+    cls(cls.Config.model_validate(options), device).train(data, log)
+    build_extractor(host, kind, options, device, data, where="eval.extractor options")
+
+
+def gpus_for(device: str) -> list[str]:
+    """One entry per visible CUDA device when runs should go one per GPU (device auto or cuda, 2+ GPUs)."""
+    if device not in ("auto", "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        return []
+    count = torch.cuda.device_count()
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    return (visible or [str(i) for i in range(count)])[:count]
+
+
+def prepare(compare: Compare, host: Host, fresh: bool, log: Log, dry_run: bool = False) -> Prepared:
+    """Everything that can reject the compare, before anything trains; then the plan (``dry_run``: train nothing,
+    not even a feature extractor)."""
+    device = pick_device(compare.spec.device)
+    data = load_data(compare.runs[0].resolved, host)
+    seen = set()
+    for run in compare.runs:
+        if run.entry in seen:
+            continue
+        seen.add(run.entry)
+        check_amp(device, run.resolved.recipe.train.amp)
+        build_architecture(run.resolved, host, data.spec)
+    if not fresh:
+        check_existing(compare)
+    ensure_extractor(compare, host, data, device, log, train=not dry_run)
+    statuses = [RunStatus(run, "new") if fresh else status_of(compare, run) for run in compare.runs]
+    return Prepared(data, statuses, gpus_for(compare.spec.device))
+
+
+def write_plan(compare: Compare) -> None:
+    """The compare as resolved, and each run's generated recipe (`ganzoo run` accepts it as it is)."""
+    write_json(compare.output / "compare.resolved.json", compare.to_dict())
+    for run in compare.runs:
+        write_bytes(recipe_file(compare, run), yaml.safe_dump(run.recipe, sort_keys=False).encode())
+
+
+def train_here(compare: Compare, prepared: Prepared, host: Host, fresh: bool,
+               callbacks_for: Callable[[RunStatus, int, int], list[Callback]]) -> list[Outcome]:
+    """The unfinished runs, one after another in this process (CPU, or a single GPU)."""
+    outcomes = []
+    todo = prepared.todo
+    for index, status in enumerate(todo):
+        try:
+            run_recipe(status.run.resolved, host, callbacks_for(status, index, len(todo)), fresh=fresh,
+                       data=prepared.data)
+            outcomes.append(Outcome(status.run.name, True))
+        except GanzooError as exc:  # e.g. a diverged run: the others still train and the report says so
+            outcomes.append(Outcome(status.run.name, False, str(exc)))
+    return outcomes
+
+
+def train_on_gpus(compare: Compare, prepared: Prepared, fresh: bool, log: Log, poll: float = 2.0) -> list[Outcome]:
+    """The unfinished runs as `ganzoo run` subprocesses, one per GPU at a time; output goes to OUTPUT/logs."""
+    queue, active, outcomes = list(prepared.todo), {}, []
+    logs = compare.output / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        while queue or active:
+            for gpu in prepared.gpus:
+                if gpu in active or not queue:
+                    continue
+                status = queue.pop(0)
+                path = logs / f"{status.run.name}.log"
+                handle = open(path, "ab")
+                command = [sys.executable, "-m", "ganzoo", "run", str(recipe_file(compare, status.run))]
+                process = subprocess.Popen(command + (["--fresh"] if fresh else []), stdout=handle,
+                                           stderr=subprocess.STDOUT, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu})
+                active[gpu] = (status, process, handle, path)
+                log(f"{status.run.name}: training on GPU {gpu}, output in {path}")
+            time.sleep(poll)
+            for gpu, (status, process, handle, path) in list(active.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                handle.close()
+                del active[gpu]
+                message = "" if code == 0 else f"`ganzoo run` exited with {code}; see {path}"
+                outcomes.append(Outcome(status.run.name, code == 0, message))
+                log(f"{status.run.name}: {'done' if code == 0 else message}")
+    except KeyboardInterrupt:
+        for status, process, handle, _ in active.values():
+            process.terminate()  # each saves nothing more; rerunning the compare resumes from their checkpoints
+            process.wait()
+            handle.close()
+        raise
+    return outcomes

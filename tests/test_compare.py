@@ -1,0 +1,277 @@
+"""`ganzoo compare`: a tiny compare on the CPU makes the whole report, reruns reuse finished runs, and bad
+compare recipes fail before anything trains. Also the engine pieces it relies on."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from ganzoo.api import ImageData
+from ganzoo.cli import app
+from ganzoo.engine.batches import BatchStream
+from ganzoo.errors import RecipeError
+from ganzoo.host import create_host
+from ganzoo.recipe import load_recipe, resolve
+from ganzoo.runner import run_recipe
+from tests.conftest import SquaresPlugin, tiny_recipe
+from tests.test_metrics import PixelsPlugin
+
+runner = CliRunner()
+
+TRAIN = {"batch_size": 8, "log_every": 2, "sample_every": 4, "checkpoint_every": 4, "grid_size": 4}
+
+
+def compare_recipe(tmp, **changes):
+    """Three entries (one from a recipe file, class-conditional), two seeds, 64 images per run."""
+    (tmp / "conditional.yaml").write_text(yaml.safe_dump({
+        "run": {"name": "whatever"}, "data": {"kind": "test-squares", "resolution": 16, "size": 48},
+        "architecture": {"kind": "dcgan", "width": 8, "z_dim": 16, "conditional": True},
+        "train": {"steps": 1000, "batch_size": 8}}))
+    spec = {"output": str(tmp / "out"), "seeds": [0, 1], "device": "cpu", "threads": 1,
+            "data": {"kind": "test-squares", "resolution": 16, "size": 48},
+            "budget": {"images": 64},
+            "eval": {"extractor": "test-pixels", "n_fake": 20, "every_images": 32, "batch_size": 10},
+            "train": TRAIN, "samples": {"count": 9},
+            "entries": [{"name": "small", "architecture": {"kind": "dcgan", "width": 8, "z_dim": 16}},
+                        {"name": "critic", "architecture": {"kind": "wgan-gp", "width": 8, "z_dim": 16,
+                                                            "n_critic": 2}},
+                        {"name": "labelled", "recipe": "conditional.yaml", "train": {"batch_size": 16}}]}
+    spec.update(changes)
+    path = tmp / "compare.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def chost():
+    return create_host([SquaresPlugin(), PixelsPlugin()])
+
+
+@pytest.fixture(autouse=True)
+def setup(chost, monkeypatch, tmp_path_factory):
+    monkeypatch.setattr("ganzoo.cli_compare._host", lambda: chost)
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path_factory.getbasetemp() / "compare-cache"))
+
+
+def invoke(*args):
+    return runner.invoke(app, ["compare", *map(str, args)])
+
+
+def err(result):
+    return " ".join(result.stderr.split())
+
+
+@pytest.fixture(scope="module")
+def compared(chost, tmp_path_factory):
+    """One tiny compare, trained once for the tests that look at its output."""
+    tmp = tmp_path_factory.mktemp("compare")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("ganzoo.cli_compare._host", lambda: chost)
+        mp.setenv("GANZOO_CACHE", str(tmp / "cache"))
+        path = compare_recipe(tmp)
+        result = invoke(path)
+    assert result.exit_code == 0, result.output
+    return tmp, path, result
+
+
+def test_a_tiny_compare_writes_every_section_of_the_report(compared, chost):
+    tmp, _, result = compared
+    out = tmp / "out"
+    md = (out / "report.md").read_text()
+    for section in ("## Leaderboard", "## Fairness", "## Samples", "## Curves", "## Protocol", "### Entries",
+                    "## Runs"):
+        assert section in md
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert [e["name"] for e in board["entries"]] != [] and {e["name"] for e in board["entries"]} == {
+        "small", "critic", "labelled"}
+    for entry in board["entries"]:
+        for metric in ("fid", "kid", "precision", "recall"):
+            assert entry[metric]["n"] == 2 and entry[metric]["std"] is not None
+        assert entry["generator_params"] > 0 and entry["discriminator_params"] > 0
+        assert entry["images_per_s"]["mean"] > 0 and entry["peak_memory_mib"]["rss_mib"] > 0
+        assert all(r["status"] == "finished" and r["images_seen"] >= 64 for r in entry["runs"].values())
+    fids = [e["fid"]["mean"] for e in board["entries"]]
+    assert fids == sorted(fids)  # best first
+    # Markdown links the PNGs; the HTML embeds every one of them and links nothing.
+    pngs = sorted(p.name for p in (out / "report").glob("*.png"))
+    assert pngs == sorted([f"samples-{e}-s{s}.png" for e in ("small", "critic", "labelled") for s in (0, 1)]
+                          + [f"curve-{m}.png" for m in ("fid", "kid", "precision", "recall")])
+    assert all(f"report/{name}" in md for name in pngs)
+    page = (out / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == len(pngs)
+    assert not re.search(r"(src|href)=['\"](?!data:)", page)
+    assert "±" in page and "not comparable to published FIDs" in page
+    assert "one class per row" in md  # the recipe entry is class-conditional
+    assert "train.batch_size: small 8, critic 8, labelled 16" in md  # what differs is stated
+    assert "every run recorded the same content SHA-256" in md
+    # The leaderboard is printed too, and each session recorded its peak memory.
+    assert "FID ↓" in result.stdout and "labelled" in result.stdout and "Report:" in result.stdout
+    info = json.loads((out / "runs" / "small-s0" / "run.json").read_text())
+    assert info["sessions"][-1]["peak_memory"]["rss_mib"] > 0
+    # Each run is an ordinary run directory made from a generated recipe that `ganzoo run` accepts.
+    generated = yaml.safe_load((out / "recipes" / "critic-s1.yaml").read_text())
+    assert generated["run"] == {"name": "critic-s1", "output_dir": str(out / "runs"), "seed": 1, "device": "cpu",
+                                "threads": 1}
+    assert generated["train"]["images"] == 64 and generated["eval"]["extractor"]["kind"] == "test-pixels"
+    again = load_recipe(out / "recipes" / "critic-s1.yaml", chost).to_dict()
+    assert again == json.loads((out / "runs" / "critic-s1" / "recipe.resolved.json").read_text())
+
+
+def test_a_rerun_reuses_finished_runs_and_a_larger_budget_resumes_them(compared):
+    tmp, path, _ = compared
+    runs = tmp / "out" / "runs"
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in runs.rglob("*") if p.is_file()}
+    result = invoke(path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("finished, skipped") == 6 and "training" not in result.stdout
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in runs.rglob("*") if p.is_file()}
+    assert after == before  # nothing retrained, nothing rewritten
+    plan = invoke(path, "--set", "budget.images=96", "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert plan.stdout.count(": resume (step") == 6 and "nothing was trained" in plan.stdout
+
+
+def test_a_changed_protocol_is_refused_before_anything_trains(compared):
+    _, path, _ = compared
+    result = invoke(path, "--set", "eval.n_fake=30")
+    assert result.exit_code == 2
+    assert "made with other settings" in err(result) and "eval.n_fake: 20 -> 30" in err(result)
+    assert "--fresh" in err(result)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"entries": [{"name": "a", "architecture": {"kind": "dcgn"}}]},
+     r"entries.0.*architecture.kind \(line \d+\): Unknown architecture kind 'dcgn'. Did you mean 'dcgan'\?"),
+    ({"entries": [{"name": "a", "architecture": {"kind": "dcgan", "widht": 8}}]},
+     r"architecture.widht \(line \d+\): unknown field 'widht'. Did you mean 'width'\?"),
+    ({"entries": [{"name": "a", "architecture": {"kind": "dcgan"}, "recipe": "conditional.yaml"}]},
+     r"entries.0 \(line \d+\): give exactly one of architecture .* or recipe"),
+    ({"entries": [{"name": "a", "architecture": {"kind": "dcgan"}, "train": {"images": 10}}]},
+     r"entries.0.train \(line \d+\): 'images' is a budget; every run of a compare has the same budget"),
+    ({"entries": [{"name": "a", "architecture": {"kind": "dcgan"}}, {"name": "a", "architecture": {"kind": "dcgan"}}]},
+     r"entries \(line \d+\): entry names must differ .* a is used twice"),
+    ({"entries": [{"name": "a", "architecture": {"kind": "dcgan"}, "train": {"ema": {"enabled": False}}}]},
+     r"entries.0.train.ema.enabled \(line \d+\): entry 'a' turns the EMA generator off"),
+    ({"budget": {"images": 64, "wall_clock": 10}}, r"budget \(line \d+\): give exactly one budget"),
+    ({"budget": {"wall_clock": 10}, "eval": {"extractor": "test-pixels"}},
+     r"budget.wall_clock \(line \d+\): with a wall-clock budget, set eval.every_images too"),
+    ({"seeds": [0, 0]}, r"seeds \(line \d+\): .*each seed may be listed once"),
+    ({"seed": 3}, r"unknown field 'seed'. Did you mean 'seeds'\?"),
+    ({"data": {"kind": "test-squares", "resolution": 16, "sise": 48}},
+     r"data.sise \(line \d+\): unknown field 'sise'. Did you mean 'size'\?"),
+    ({"eval": {"extractor": "no-such"}}, r"eval.extractor.kind \(line \d+\): Unknown feature_extractor kind"),
+    ({"entries": [{"name": "a", "recipe": "missing.yaml"}]},
+     r"entries.0.recipe \(line \d+\): recipe file 'missing.yaml' does not exist"),
+    ({"data": {"kind": "test-squares", "resolution": 20, "size": 48},
+      "entries": [{"name": "a", "architecture": {"kind": "dcgan"}}]},
+     r"architecture 'dcgan' cannot be built for the data \(data.resolution 20"),
+])
+def test_bad_compare_recipes_fail_before_anything_trains(tmp_path, change, message):
+    path = compare_recipe(tmp_path, **change)
+    result = invoke(path)
+    assert result.exit_code == 2, result.output
+    assert re.search(message, err(result)), err(result)
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_a_recipe_entry_on_other_data_fails_before_anything_trains(tmp_path):
+    path = compare_recipe(tmp_path)
+    other = yaml.safe_load((tmp_path / "conditional.yaml").read_text())
+    other["data"]["size"] = 40
+    (tmp_path / "conditional.yaml").write_text(yaml.safe_dump(other))
+    result = invoke(path)
+    assert result.exit_code == 2
+    assert re.search(r"entries.2.recipe \(line \d+\): 'conditional.yaml' trains on other data than this compare "
+                     r"\(data.size: 48 here, 40 in the recipe\)", err(result)), err(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_set_value_exits_2(tmp_path):
+    result = invoke(compare_recipe(tmp_path), "--set", "budget.images=-5")
+    assert result.exit_code == 2 and "budget.images" in err(result) and "greater than or equal to 1" in err(result)
+
+
+# ------------------------------------------------------------------ engine pieces the compare relies on
+
+def test_data_order_does_not_depend_on_the_batch_size():
+    data = ImageData(torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1).expand(50, 1, 2, 2).contiguous())
+    def sequence(batch_size):
+        stream = BatchStream(data, batch_size, seed=7, device=torch.device("cpu"))
+        return torch.cat([stream.next()[0][:, 0, 0, 0] for _ in range(120 // batch_size)])
+    assert torch.equal(sequence(8), sequence(24)) and torch.equal(sequence(8), sequence(40))
+
+
+def test_a_wall_clock_budget_stops_training_and_is_evaluated_at_its_last_step(tmp_path, chost):
+    recipe = tiny_recipe(tmp_path, steps=None, wall_clock=0.3, log_every=1)
+    recipe["eval"] = {"every_images": 10_000, "n_fake": 10, "extractor": "test-pixels", "metrics": ["fid"]}
+    result = run_recipe(resolve(recipe, chost), chost)
+    records = [json.loads(line) for line in result.run_dir.stats_file.read_text().splitlines()]
+    evals = [r for r in records if "eval/fid" in r]
+    assert result.summary["step"] > 0 and [r["step"] for r in evals] == [result.summary["step"]]
+    assert evals[0]["eval/seconds"] >= 0
+
+
+@pytest.mark.parametrize("train, message", [({"steps": None, "wall_clock": -1}, r"train.wall_clock: got -1; .*greater than 0"),
+                                            ({"wall_clock": 5}, "give exactly one budget")])
+def test_bad_wall_clock_budgets_are_refused(tmp_path, chost, train, message):
+    with pytest.raises(RecipeError, match=message):
+        resolve(tiny_recipe(tmp_path, **train), chost)
+
+
+def test_periodic_eval_scores_the_last_step_when_the_budget_ends_early(tmp_path, chost):
+    # StyleGAN-lite's R1 phase shows real images every r1_every steps, so an image budget ends before the
+    # estimated last step; the last record must still be evaluated (the compare ranks on it).
+    recipe = tiny_recipe(tmp_path, steps=None, images=48, log_every=1, checkpoint_every=100)
+    recipe["architecture"] = {"kind": "stylegan-lite", "preset": "tiny", "r1_every": 2}
+    recipe["eval"] = {"every_images": 1000, "n_fake": 10, "extractor": "test-pixels", "metrics": ["fid"]}
+    result = run_recipe(resolve(recipe, chost), chost)
+    records = [json.loads(line) for line in result.run_dir.stats_file.read_text().splitlines()]
+    assert result.summary["step"] == 4  # 16 + 8 + 16 + 8 images
+    assert [r["step"] for r in records if "eval/fid" in r] == [4]
+
+
+@pytest.mark.slow
+def test_one_run_per_gpu_goes_through_ganzoo_run_subprocesses(tmp_path, monkeypatch):
+    # No GPUs here: two fake "GPUs" that hide CUDA (CUDA_VISIBLE_DEVICES=""), to exercise the subprocess
+    # path with installed plugins only (the children cannot see this test's plugins).
+    monkeypatch.setattr("ganzoo.compare.run.gpus_for", lambda device: ["", ""])
+    path = compare_recipe(tmp_path, data={"kind": "catalogue", "resolution": 16, "size": 120}, seeds=[0],
+                          eval={"extractor": {"kind": "domain", "epochs": 1, "width": 4}, "n_fake": 20,
+                                "every_images": 32, "batch_size": 20, "metrics": ["fid"]},
+                          entries=[{"name": "a", "architecture": {"kind": "dcgan", "width": 8, "z_dim": 16}},
+                                   {"name": "b", "architecture": {"kind": "dcgan", "width": 4, "z_dim": 16}}])
+    result = invoke(path)
+    assert result.exit_code == 0, result.output
+    assert "2 GPUs: one run per GPU at a time" in result.stdout
+    for name in ("a-s0", "b-s0"):
+        log = (tmp_path / "out" / "logs" / f"{name}.log").read_text()
+        assert f"Run {name}" in log and "Done: step 8" in log
+    board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    assert all(e["fid"]["n"] == 1 for e in board["entries"])
+
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION_MNIST = REPO.parent / "shared" / "data" / "fashion-mnist"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("compare-*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_compare_recipe_runs_with_a_tiny_budget(path, tmp_path, monkeypatch):
+    small = {"budget.images": 16, "seeds": "[0]", "threads": 1, "output": tmp_path / "out", "samples.count": 4,
+             "train.batch_size": 8, "train.grid_size": 4, "eval.n_fake": 16, "eval.every_images": 8,
+             "eval.batch_size": 16, "eval.extractor": "{kind: domain, epochs: 1}"}  # Inception is not here
+    if "fashion-mnist" in path.read_text():
+        if not FASHION_MNIST.is_dir():
+            pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST}")
+        monkeypatch.setenv("GANZOO_FASHION_MNIST", str(FASHION_MNIST))
+        small["data.limit"] = 64
+    else:
+        small["data.size"] = 64
+    result = invoke(path, *[a for k, v in small.items() for a in ("--set", f"{k}={v}")])
+    assert result.exit_code == 0, result.output
+    board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    assert {e["kind"] for e in board["entries"]} == {"dcgan", "wgan-gp", "stylegan-lite"}
+    assert all(e["fid"]["n"] == 1 for e in board["entries"])
