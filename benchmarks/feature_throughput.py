@@ -63,21 +63,31 @@ def prepare(work: Path, count: int) -> tuple[Path, Path]:
     return folder, make_random_weights(work / "weights")
 
 
-def run_ganzoo(folder: Path, weights: Path, batch: int) -> dict:
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _peak(device: str) -> float:
+    return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else _peak_mb()
+
+
+def run_ganzoo(folder: Path, weights: Path, batch: int, device: str) -> dict:
     from ganzoo.host import default_host
     from ganzoo.metrics.evaluate import build_extractor, extract
     from ganzoo.metrics.sources import folder_source
-    loaded = build_extractor(default_host(), "inception", {"weights": str(weights)})
+    loaded = build_extractor(default_host(), "inception", {"weights": str(weights)}, device)
     source = folder_source(folder)
     t0, c0 = time.perf_counter(), _cpu_seconds()
     stats = extract(loaded, source, batch_size=batch)
     stats.sigma
+    _synchronize(device)
     seconds = time.perf_counter() - t0
     return {"images_per_s": stats.n / seconds, "seconds": seconds, "cpu_s_per_image": (_cpu_seconds() - c0) / stats.n,
-            "peak_mb": _peak_mb()}
+            "peak_mb": _peak(device)}
 
 
-def run_pytorch_fid(folder: Path, weights: Path, batch: int, workers: int) -> dict:
+def run_pytorch_fid(folder: Path, weights: Path, batch: int, workers: int, device: str) -> dict:
     import shutil
 
     from pytorch_fid.fid_score import calculate_activation_statistics
@@ -86,13 +96,14 @@ def run_pytorch_fid(folder: Path, weights: Path, batch: int, workers: int) -> di
     hub.mkdir(parents=True)
     shutil.copy(weights, hub / "pt_inception-2015-12-05-6726825d.pth")
     os.environ["TORCH_HOME"] = str(hub.parents[1])  # pytorch-fid loads the file from its usual place
-    model = InceptionV3([3]).eval()
+    model = InceptionV3([3]).eval().to(device)
     files = sorted(folder.glob("*.png"))
     t0, c0 = time.perf_counter(), _cpu_seconds()
-    calculate_activation_statistics(files, model, batch, 2048, "cpu", workers)
+    calculate_activation_statistics(files, model, batch, 2048, device, workers)
+    _synchronize(device)
     seconds = time.perf_counter() - t0
     return {"images_per_s": len(files) / seconds, "seconds": seconds,
-            "cpu_s_per_image": (_cpu_seconds() - c0) / len(files), "peak_mb": _peak_mb()}
+            "cpu_s_per_image": (_cpu_seconds() - c0) / len(files), "peak_mb": _peak(device)}
 
 
 def run_stream(count: int, batch: int, weights: Path, inception_images: int) -> dict:
@@ -139,8 +150,9 @@ def run_stream(count: int, batch: int, weights: Path, inception_images: int) -> 
 def child(args) -> None:
     torch.set_num_threads(args.threads)
     folder, weights = Path(args.folder or "."), Path(args.weights or ".")
-    result = {"ganzoo": lambda: run_ganzoo(folder, weights, args.batch_size),
-              "pytorch-fid": lambda: run_pytorch_fid(folder, weights, args.pytorch_fid_batch_size, args.workers),
+    result = {"ganzoo": lambda: run_ganzoo(folder, weights, args.batch_size, args.device),
+              "pytorch-fid": lambda: run_pytorch_fid(folder, weights, args.pytorch_fid_batch_size, args.workers,
+                                                     args.device),
               "stream": lambda: run_stream(args.stream_images, args.batch_size, weights,
                                            args.inception_images)}[args.variant]()
     print(json.dumps(result))
@@ -151,7 +163,7 @@ def spawn(args, variant: str, folder: Path, weights: Path) -> dict:
            str(weights), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
            "--pytorch-fid-batch-size", str(args.pytorch_fid_batch_size),
            "--workers", str(args.workers), "--stream-images", str(args.stream_images),
-           "--inception-images", str(args.inception_images)]
+           "--inception-images", str(args.inception_images), "--device", args.device]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GANZOO_TENSORBOARD": "0"})
     if out.returncode:
         raise SystemExit(f"{variant} failed:\n{out.stderr}")
@@ -172,7 +184,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(8, len(os.sched_getaffinity(0))),
                         help="pytorch-fid's data loader workers (its CLI default: min(8, cores))")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where both tools run Inception (cpu, cuda)")
+    parser.add_argument("--no-stream", action="store_true", help="skip the 50k-image memory run (a CPU measurement)")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
+    parser.add_argument("--section", default="feature_throughput", help="marked section of docs/performance.md")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -186,13 +201,14 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, so slow drifts of a shared machine hit both alike
             for variant in runs:
                 runs[variant].append(spawn(args, variant, folder, weights))
-        stream = spawn(args, "stream", folder, weights)
+        stream = None if args.no_stream else spawn(args, "stream", folder, weights)
     best = {v: max(rs, key=lambda r: r["images_per_s"]) for v, rs in runs.items()}
     speedup = best["ganzoo"]["images_per_s"] / best["pytorch-fid"]["images_per_s"]
     cpu = {v: min(r["cpu_s_per_image"] for r in rs) for v, rs in runs.items()}
     cores = len(os.sched_getaffinity(0))
-    device = f"CPU ({platform.processor() or platform.machine()}, {cores} cores)"
-    table = "\n".join([
+    device = (f"{torch.cuda.get_device_name()} (host: {cores} cores)" if args.device.startswith("cuda")
+              else f"CPU ({platform.processor() or platform.machine()}, {cores} cores)")
+    lines = [
         f"{args.images:,} catalogue images (32x32 PNG, resized to 299x299 by both), each tool with its default "
         f"batch (ganzoo {args.batch_size}, pytorch-fid {args.pytorch_fid_batch_size}), {args.threads} torch threads, "
         f"pytorch-fid with {args.workers} loader workers (its CLI default), best of "
@@ -207,19 +223,24 @@ def main() -> None:
         f"| ganzoo `inception` (streamed float64 statistics) | {args.images:,} | {best['ganzoo']['images_per_s']:.1f} "
         f"| {speedup:.2f}x | {cpu['ganzoo']:.3f} | {cpu['pytorch-fid'] / cpu['ganzoo']:.2f}x | "
         f"{best['ganzoo']['peak_mb']:.0f} |",
-        f"| ganzoo evaluation path: FID+KID+PR, {args.stream_images:,} generated vs {args.stream_images:,} "
-        f"reference images, streamed | {2 * args.stream_images:,} | — | — | — | — | {stream['peak_mb']:.0f} |",
-        "",
-        f"In the last row the first {args.inception_images} generated images go through the real Inception network "
-        f"(batch {args.batch_size}), the other images through a per-image 2048-d stand-in (Inception would take "
-        f"hours on this CPU); the statistics, the KID and precision/recall feature pools ({10_000:,} per side), "
-        f"the generator and the in-memory reference data are all real. CPU s/image counts the process and its "
-        f"data-loader workers: on a shared machine it moves less than images/s. Peak memory is the process's maximum "
-        f"resident set size, interpreter and PyTorch (~540 MiB) included; the target is 2 GiB (2048 MiB).",
-    ])
+    ]
+    if stream:
+        lines += [
+            f"| ganzoo evaluation path: FID+KID+PR, {args.stream_images:,} generated vs {args.stream_images:,} "
+            f"reference images, streamed | {2 * args.stream_images:,} | — | — | — | — | {stream['peak_mb']:.0f} |",
+            "",
+            f"In the last row the first {args.inception_images} generated images go through the real Inception "
+            f"network (batch {args.batch_size}), the other images through a per-image 2048-d stand-in (Inception "
+            f"would take hours on this CPU); the statistics, the KID and precision/recall feature pools "
+            f"({10_000:,} per side), the generator and the in-memory reference data are all real."]
+    lines += ["", "CPU s/image counts the process and its data-loader workers: on a shared machine it moves less "
+              "than images/s. " + ("Peak memory is `torch.cuda.max_memory_allocated`." if args.device.startswith("cuda")
+                                   else "Peak memory is the process's maximum resident set size, interpreter and "
+                                   "PyTorch (~540 MiB) included; the target is 2 GiB (2048 MiB).")]
+    table = "\n".join(lines)
     print(table)
     if args.write:
-        write_section("feature_throughput", table)
+        write_section(args.section, table)
 
 
 if __name__ == "__main__":

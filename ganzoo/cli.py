@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ganzoo import __version__
@@ -28,7 +30,7 @@ SetOption = typer.Option(None, "--set", help="Override a recipe field, e.g. --se
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, GanzooWarning):
-        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
     else:
         err_console.print(f"[dim]{category.__name__}: {message} ({filename}:{lineno})[/]", highlight=False)
 
@@ -43,7 +45,7 @@ def friendly(command):
             try:
                 return command(*args, **kwargs)
             except GanzooError as exc:
-                err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
                 raise typer.Exit(exc.exit_code) from None
 
     return wrapper
@@ -71,25 +73,42 @@ def _load(recipe: Path, overrides: list[str]):
 def run(recipe: Path = typer.Argument(..., help="Recipe YAML, or a run directory to resume."),
         set_: Optional[List[str]] = SetOption,
         fresh: bool = typer.Option(False, "--fresh", help="Archive an existing run directory and start over."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe and stop.")):
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe and stop."),
+        nproc: int = typer.Option(1, "--nproc", min=1, help="Train data-parallel in N processes on this machine "
+                                  "(one per GPU, or CPU processes) through torchrun; see docs/scaling.md."),
+        max_restarts: int = typer.Option(0, "--max-restarts", min=0, help="Through torchrun: when a process "
+                                         "fails, restart all from the last checkpoint, up to this many times.")):
     """Train, then export images, as the recipe says. Rerunning resumes from the last checkpoint."""
+    from ganzoo import distributed
     from ganzoo.progress import PlainProgress, RichProgress, describe_run_dir
     from ganzoo.runner import run_dir_of, run_recipe
     resolved, host = _load(recipe, set_)
     if dry_run:
         console.print_json(json.dumps(resolved.to_dict()))
         return
+    if nproc > 1 or max_restarts:
+        from ganzoo.launch import check_nproc, launch
+        check_nproc(nproc, resolved.recipe.run.device)
+        raise typer.Exit(launch(nproc, max_restarts, recipe, set_, fresh))  # the same command, under torchrun
+    main = distributed.is_main()  # under torchrun only rank 0 prints
     progress = RichProgress(console) if console.is_terminal else PlainProgress(console)
     run_dir = run_dir_of(resolved)
-    console.print(f"Run [bold]{resolved.name}[/]: {resolved.recipe.architecture.kind} on "
-                  f"{resolved.recipe.data.kind} -> {run_dir.path}", highlight=False)
+    if main:
+        console.print(f"Run [bold]{resolved.name}[/]: {resolved.recipe.architecture.kind} on "
+                      f"{resolved.recipe.data.kind} -> {run_dir.path}", highlight=False)
+    if main and distributed.launched():
+        world, batch = int(os.environ["WORLD_SIZE"]), resolved.recipe.train.batch_size
+        console.print(f"Data parallel: {world} processes x batch {batch} = global batch {world * batch}",
+                      highlight=False)
     try:
         from ganzoo.cli_export import image_progress
         with image_progress(resolved.recipe.export.count, "export") as on_export:  # drawn once export starts
-            result = run_recipe(resolved, host, [progress], fresh=fresh, on_export=on_export)
+            result = run_recipe(resolved, host, [progress] if main else [], fresh=fresh, on_export=on_export)
     except KeyboardInterrupt:
         err_console.print(f"Interrupted. Run the same command again to resume from the last checkpoint in {run_dir.path}.")
         raise typer.Exit(130)
+    if not main:
+        return
     console.print(f"Done: step {result.summary['step']}, {result.summary['images_seen']:,} images seen. "
                   f"Run directory {result.run_dir.path} holds:", highlight=False)
     for line in describe_run_dir(result.run_dir.path):
@@ -127,18 +146,19 @@ def schema(out: Optional[Path] = typer.Option(None, "--out", help="Write to this
 @app.command()
 @friendly
 def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
-    """List installed plugins: distribution, version, hooks, what each provides and whether it loaded."""
+    """List installed plugins: distribution, version, plugin API, what each provides, and whether it loaded."""
+    from ganzoo import PLUGIN_API_VERSION
     records = [r.as_dict() for r in _host().records]
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return
-    table = Table(title=f"ganzoo {__version__} plugins")
-    for column in ("plugin", "distribution", "version", "hooks", "provides", "status"):
-        table.add_column(column)
+    table = Table(title=f"ganzoo {__version__} plugins (plugin API {PLUGIN_API_VERSION})")
+    for column in ("plugin", "distribution", "version", "API", "provides", "status"):
+        table.add_column(column, overflow="fold")
     for r in records:
-        provides = "; ".join(f"{cat}: {', '.join(kinds)}" for cat, kinds in r["provides"].items())
-        status = "[green]loaded[/]" if r["status"] == "loaded" else f"[red]{r['status']}[/] {r['error']}"
-        table.add_row(r["name"], r["distribution"], r["version"], "\n".join(r["hooks"]), provides, status)
+        provides = "\n".join(f"{cat.replace('_', ' ')}: {', '.join(kinds)}" for cat, kinds in r["provides"].items())
+        status = "[green]loaded[/]" if r["status"] == "loaded" else f"[red]{r['status']}[/]: {escape(r['error'])}"
+        table.add_row(escape(r["name"]), r["distribution"], r["version"], escape(r["api"]) or "-", provides, status)
     console.print(table)
 
 
@@ -191,7 +211,7 @@ def version():
 
 
 # Command groups that live in their own modules register themselves on `app` when imported.
-from ganzoo import cli_export, cli_metrics  # noqa: E402,F401
+from ganzoo import cli_compare, cli_export, cli_metrics, cli_plugins  # noqa: E402,F401
 
 
 def main() -> None:

@@ -12,15 +12,17 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator,
+                      model_validator)
 
 from ganzoo.api import PluginConfig
 from ganzoo.errors import PluginError, RecipeError
 from ganzoo.host import Host
 from ganzoo.registry import did_you_mean
+from ganzoo.requires import check_requirements, parse_requirement
 from ganzoo.yamlsrc import Loc, line_of, read_yaml
 
 
@@ -65,11 +67,15 @@ class OptimizerSection(Section):
 class EMASection(Section):
     enabled: bool = True
     half_life_images: int = Field(10_000, gt=0, description="Images after which an old weight's share halves.")
+    rampup: Optional[float] = Field(None, gt=0, le=1, description="Cap the half-life at this fraction of the images "
+                                    "seen so far (StyleGAN2-ADA uses 0.05); unset: no ramp-up.")
 
 
 class TrainSection(Section):
     steps: Optional[int] = Field(None, ge=1, description="Budget in generator updates.")
     images: Optional[int] = Field(None, ge=1, description="Budget in real images shown to the discriminator.")
+    wall_clock: Optional[float] = Field(None, gt=0, description="Budget in seconds of training (periodic evaluation "
+                                                                "excluded); not reproducible, unlike the others.")
     batch_size: int = Field(64, ge=1)
     optimizer: OptimizerSection = OptimizerSection()
     amp: Literal["off", "bf16", "fp16"] = "off"
@@ -80,6 +86,8 @@ class TrainSection(Section):
     keep_checkpoints: int = Field(2, ge=1)
     grid_size: int = Field(64, ge=1, le=1024, description="Images in each sample grid.")
     compile: bool = Field(False, description="torch.compile the networks for training.")
+    sync_batchnorm: bool = Field(False, description="With several processes (torchrun), batch norm uses the "
+                                                    "statistics of the global batch; no effect in one process.")
     augment: list[Literal["color", "translation", "cutout"]] = Field(
         default_factory=list, description="DiffAugment policies applied to every image the discriminator sees.")
 
@@ -90,8 +98,9 @@ class TrainSection(Section):
 
     @model_validator(mode="after")
     def _one_budget(self) -> "TrainSection":
-        if (self.steps is None) == (self.images is None):
-            raise ValueError("give exactly one budget: train.steps (generator updates) or train.images (real images seen)")
+        if sum(budget is not None for budget in (self.steps, self.images, self.wall_clock)) != 1:
+            raise ValueError("give exactly one budget: train.steps (generator updates), train.images (real images "
+                             "seen) or train.wall_clock (seconds of training)")
         return self
 
 
@@ -127,7 +136,13 @@ class EvalSection(Section):
         return {"kind": value} if isinstance(value, str) else value  # `extractor: domain` for short
 
 
+Requirement = Annotated[str, AfterValidator(parse_requirement)]
+REQUIRES_FIELD = Field(default_factory=list, description="Distributions the recipe needs, as pip requirements "
+                                                         "(PEP 508), e.g. ganzoo-sngan>=0.1; checked before anything else.")
+
+
 class Recipe(Section):
+    requires: list[Requirement] = REQUIRES_FIELD
     run: RunSection = RunSection()
     data: DataSection
     architecture: PluginSection
@@ -229,6 +244,8 @@ def resolve(data: dict, host: Host, source: str = "<recipe>", lines: dict[Loc, i
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeError(_explain(exc, source, lines, Recipe)) from None
+    if not architecture_only:  # sampling a run needs its architecture only, not everything it was trained with
+        check_requirements(recipe.requires, host, source, lambda i: _where(lines, ("requires", i)))
     providers: dict[str, str] = {}
 
     def plugin_config(section: PluginSection, loc: Loc, registry, skip: tuple[str, ...] = ("kind",)) -> PluginConfig:
@@ -338,7 +355,8 @@ def recipe_schema(host: Host) -> dict[str, Any]:
     post_step = union(host.postprocessors, PluginSection)
     export = create_model("ExportSection", __base__=ExportSection,
                           postprocess=(list[post_step], Field(default_factory=list)))
-    schema_model = create_model("Recipe", __base__=Section, run=(RunSection, RunSection()),
+    schema_model = create_model("Recipe", __base__=Section, requires=(list[Requirement], REQUIRES_FIELD),
+                                run=(RunSection, RunSection()),
                                 data=(data_section, ...), architecture=(arch_section, ...),
                                 train=(TrainSection, ...), export=(export, ExportSection()),
                                 eval=(create_model("EvalSection", __base__=EvalSection,

@@ -24,8 +24,10 @@ RUN_INFO_FILE = "run.json"
 STATS_FILE = "stats.jsonl"
 
 # Fields a resumed run may change: its budget, where and how much it exports, its thread count,
-# and how it is evaluated (evaluation never changes training).
-RESUMABLE_CHANGES = ("train.steps", "train.images", "export", "run.threads", "eval")
+# how it is evaluated (evaluation never changes training), what it requires (a check, not a setting),
+# and batch-norm synchronisation, which goes with the number of processes (itself free to change).
+RESUMABLE_CHANGES = ("train.steps", "train.images", "train.wall_clock", "export", "run.threads", "eval", "requires",
+                     "train.sync_batchnorm")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from ganzoo.api import Architecture, ImageSpec
+from ganzoo import distributed
+from ganzoo.api import Architecture, ImageData, ImageSpec
 from ganzoo.data import load_data
-from ganzoo.engine import checkpoint
-from ganzoo.engine.device import check_amp, pick_device, set_threads
+from ganzoo.engine import checkpoint, memory
+from ganzoo.engine.device import check_amp, set_threads
 from ganzoo.engine.loop import Callback, Trainer, rank
 from ganzoo.errors import GanzooError, RecipeError, UsageError
 from ganzoo.export import generate_batches, write_images
@@ -61,22 +62,29 @@ class RunResult:
 
 
 def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] = (), fresh: bool = False,
-               on_export: Optional[Callable[[Path], None]] = None) -> RunResult:
-    """Train (or resume) the recipe's run and export its images."""
+               on_export: Optional[Callable[[Path], None]] = None, data: Optional[ImageData] = None) -> RunResult:
+    """Train (or resume) the recipe's run and export its images.
+
+    ``data`` is the recipe's data when the caller has loaded it already (``ganzoo compare`` trains
+    several runs on one dataset); it must be what ``load_data(resolved, host)`` returns.
+    """
     recipe = resolved.recipe
     run_dir = run_dir_of(resolved)
-    threads = set_threads(recipe.run.threads)
-    device = pick_device(recipe.run.device)
+    threads = set_threads(recipe.run.threads if recipe.run.threads is not None else distributed.default_threads())
+    device = distributed.setup(recipe.run.device)  # under torchrun: this rank's device, in the process group
     check_amp(device, recipe.train.amp)
     pipeline = build_pipeline(resolved, host)
     main = rank() == 0
     # Everything that can reject the recipe runs before the run directory is touched.
-    data = load_data(resolved, host)
-    architecture = build_architecture(resolved, host, data.spec)
-    check_export(pipeline, data.spec, recipe.export.provenance, {"kind": architecture.kind, "seed": recipe.run.seed})
-    evaluation = periodic.from_recipe(resolved, host, data, device, run_dir) if main else None
-    resuming = prepare(run_dir, resolved.to_dict(), fresh) if main else run_dir.has_checkpoint()
+    with distributed.main_first():  # a dataset or extractor that fills a cache does it once
+        data = data if data is not None else load_data(resolved, host)
+        architecture = build_architecture(resolved, host, data.spec)
+        check_export(pipeline, data.spec, recipe.export.provenance,
+                     {"kind": architecture.kind, "seed": recipe.run.seed})
+        evaluation = periodic.from_recipe(resolved, host, data, device, run_dir)  # every process extracts a share
     if main:
+        # torchrun restarts a failed job with the same command line: it resumes, whatever --fresh said.
+        resuming = prepare(run_dir, resolved.to_dict(), fresh and not distributed.restarted())
         write_json(run_dir.recipe_file, resolved.to_dict())
         info = run_dir.read_info() if resuming else {}
         info.update({"run_id": info.get("run_id") or f"{resolved.name}-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -84,15 +92,23 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
                      "plugins": host.versions(), "providers": resolved.providers,
                      "data": {"images": len(data), "resolution": data.spec.resolution, "channels": data.spec.channels,
                               "class_names": list(data.class_names), "content_sha256": data.content_hash()}})
+        world = distributed.world_size()  # processes under torchrun; train.batch_size is each one's
+        scale = {"world_size": world, "global_batch_size": recipe.train.batch_size * world,
+                 **({"backend": distributed.backend()} if world > 1 else {})}
         info.setdefault("sessions", []).append({"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                                "device": str(device), "threads": threads,
+                                                "device": str(device), "threads": threads, **scale,
                                                 "resumed": resuming, **environment_info()})
         write_json(run_dir.info_file, info)
     trainer = Trainer(architecture, data, recipe.train, recipe.run.seed, device, run_dir,
                       list(callbacks) + ([evaluation] if evaluation else []))
     if evaluation:
         evaluation.attach(trainer)
+    measured = memory.reset_peak(device)
     summary = trainer.run()
+    if main:  # this session's peak memory, beside its device and versions
+        info = run_dir.read_info()
+        info["sessions"][-1]["peak_memory"] = memory.peak(device, measured)
+        write_json(run_dir.info_file, info)
     exported: list[Path] = []
     export = recipe.export
     if main and export.count:

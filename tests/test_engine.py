@@ -46,6 +46,23 @@ def test_ema_is_saved_and_differs_and_can_be_off(tmp_path, host):
     assert checkpoint.network_names(checkpoint.latest(result.run_dir.checkpoints).weights) == {"generator", "discriminator"}
 
 
+def test_ema_rampup_caps_the_half_life_early_on():
+    from ganzoo.engine.ema import EMA
+    net = torch.nn.Linear(2, 2)
+    plain, ramped = EMA(net, 10_000, 32), EMA(net, 10_000, 32, rampup=0.05)
+    assert plain.beta(320) == pytest.approx(0.5 ** (32 / 10_000))
+    assert ramped.beta(320) == pytest.approx(0.5 ** (32 / 16))  # half-life 0.05 x 320 images
+    assert ramped.beta(1_000_000) == plain.beta(1_000_000)  # capped by half_life_images later
+    source = torch.nn.Linear(2, 2)
+    ramped.update(source, images_seen=0)  # half-life 0: the average jumps to the live weights
+    assert torch.equal(ramped.module.weight, source.weight)
+
+
+def test_ema_rampup_out_of_range_is_a_recipe_error(tmp_path, host):
+    with pytest.raises(RecipeError, match=r"train\.ema\.rampup"):
+        resolve(tiny_recipe(tmp_path, ema={"rampup": 2}), host)
+
+
 def test_checkpoint_metadata_rebuilds_the_model(tmp_path, host):
     result = run_recipe(resolve(tiny_recipe(tmp_path, steps=2), host), host)
     meta = checkpoint.read_metadata(checkpoint.latest(result.run_dir.checkpoints).weights)

@@ -6,6 +6,8 @@ be written to PNG, so a generator's FID equals the FID of its exported files.
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -18,6 +20,9 @@ from ganzoo.api import ImageData
 from ganzoo.metrics.errors import InputError
 from ganzoo.metrics.stats import sample_indices
 
+READ_THREADS = min(8, os.cpu_count() or 1)  # pytorch-fid's default loader workers: min(8, cores)
+PREFETCH_BATCHES = 2
+
 # The extensions pytorch-fid reads.
 IMAGE_EXTENSIONS = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -29,7 +34,8 @@ class ImageSource:
     label: str                                        # for messages: "folder 'x'", "run r (EMA generator)"
     count: int
     resolution: tuple[int, int]                       # (height, width)
-    batches: Callable[[int], Iterator[torch.Tensor]]  # batch_size -> uint8 (N, C, H, W) batches, in order
+    # (batch_size, start=0, stop=count) -> uint8 (N, C, H, W) batches of images [start, stop), in order
+    batches: Callable[..., Iterator[torch.Tensor]]
     info: dict[str, Any] = field(default_factory=dict)
     data: Optional[ImageData] = None                  # set for datasets held in memory (their stats are cached)
 
@@ -42,12 +48,14 @@ def dataset_source(data: ImageData, label: str, info: dict[str, Any], count: Opt
     index = torch.from_numpy(chosen)
     subset = len(chosen) < total
 
-    def batches(batch_size: int) -> Iterator[torch.Tensor]:
-        for start in range(0, len(index), batch_size):
+    def batches(batch_size: int, first: int = 0, stop: Optional[int] = None) -> Iterator[torch.Tensor]:
+        stop = len(index) if stop is None else stop
+        for start in range(first, stop, batch_size):
+            end = min(start + batch_size, stop)
             if subset:
-                yield data.images[index[start:start + batch_size]]
+                yield data.images[index[start:end]]
             else:
-                yield data.images[start:start + batch_size]
+                yield data.images[start:end]
 
     info = {**info, "images_total": total, "images": len(chosen), "subset_seed": seed if subset else None,
             "content_sha256": data.content_hash()}
@@ -70,6 +78,10 @@ def _read(path: Path, grey: bool) -> np.ndarray:
     except Exception as exc:  # PIL raises many types for bad files
         raise InputError(f"Could not read image '{path}': {exc}. Remove it or re-save it as PNG.") from None
     return array[:, :, None] if grey else array
+
+
+def _stack(reads: list[Future]) -> torch.Tensor:
+    return torch.from_numpy(np.stack([r.result() for r in reads])).permute(0, 3, 1, 2).contiguous()
 
 
 def folder_source(path: Path) -> ImageSource:
@@ -99,10 +111,18 @@ def folder_source(path: Path) -> ImageSource:
                              f"(features of differently sized images are not comparable).")
     resolution = next(iter(sizes))
 
-    def batches(batch_size: int) -> Iterator[torch.Tensor]:
-        for start in range(0, len(files), batch_size):
-            arrays = [_read(f, grey) for f in files[start:start + batch_size]]
-            yield torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    def batches(batch_size: int, first: int = 0, stop: Optional[int] = None) -> Iterator[torch.Tensor]:
+        # Decoding is the bottleneck beside a GPU: a thread pool (PIL releases the GIL while decoding)
+        # reads the next batches while the current one is being extracted. Order is kept.
+        stop = len(files) if stop is None else stop
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            pending: deque[list[Future]] = deque()
+            for start in range(first, stop, batch_size):
+                pending.append([pool.submit(_read, f, grey) for f in files[start:min(start + batch_size, stop)]])
+                if len(pending) > PREFETCH_BATCHES:
+                    yield _stack(pending.popleft())
+            while pending:
+                yield _stack(pending.popleft())
 
     info = {"type": "folder", "path": str(root.resolve()), "images": len(files)}
     return ImageSource(f"folder '{root}'", len(files), resolution, batches, info)
@@ -113,10 +133,11 @@ def generator_source(architecture, generator, count: int, seed: int, device: tor
     """``count`` images from ``generator``, latents drawn as ganzoo.export does (image i depends only on seed)."""
     from ganzoo.export import generate_batches
 
-    def batches(batch_size: int) -> Iterator[torch.Tensor]:
+    def batches(batch_size: int, first: int = 0, stop: Optional[int] = None) -> Iterator[torch.Tensor]:
         was_training = generator.training
         try:
-            for _, images, _ in generate_batches(architecture, generator, count, seed, device, batch_size):
+            for _, images, _ in generate_batches(architecture, generator, count, seed, device, batch_size,
+                                                 first=first, stop=stop):
                 yield images
         finally:
             generator.train(was_training)

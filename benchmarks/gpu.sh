@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The prepared GPU check (about 5 minutes on one H100/H200; see docs/performance.md, "GPU"):
+#   1. training throughput of every architecture on CUDA, bf16 and fp16 autocast;
+#   2. the FID feature pass (ganzoo's inception extractor vs pytorch-fid) on CUDA;
+#   3. short catalogue training runs, run side by side, whose grids show what each recipe learns per image seen.
+# Tables go into docs/performance.md (a copy lands in OUT); logs, grids and stats go to OUT.
+#   bash benchmarks/gpu.sh OUT [QUALITY_SECONDS]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=$(realpath -m "${1:-gpu-check}"); quality_s=${2:-200}
+mkdir -p "$out"
+export GANZOO_TENSORBOARD=0 PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+python -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$out/gpu.txt"
+
+bench=(--device cuda --batch-size 64 --steps 100 --warmup 10 --write)
+python benchmarks/architectures.py "${bench[@]}" --amp bf16 --section gpu_architectures_bf16
+python benchmarks/architectures.py "${bench[@]}" --amp fp16 --resolutions 32 --section gpu_architectures_fp16
+python benchmarks/feature_throughput.py --device cuda --images 5000 --no-stream --write \
+    --section gpu_feature_throughput
+cp docs/performance.md "$out/"
+
+# Quality: each run stops after quality_s seconds (or its budget); the grids say how far it got.
+runs="$out/runs"
+train() {  # name recipe overrides...
+  local name=$1 recipe=$2; shift 2
+  local sets=(--set run.output_dir="$runs" --set run.name="$name" --set run.threads=1)
+  for s in "$@"; do sets+=(--set "$s"); done
+  mkdir -p "$runs"
+  timeout "$quality_s" python -m ganzoo run "$recipe" "${sets[@]}" >"$runs/$name.log" 2>&1 &
+}
+train sg-base recipes/stylegan-lite-catalogue.yaml
+train sg-ramp recipes/stylegan-lite-catalogue.yaml train.ema.rampup=0.05
+train sg-noaug recipes/stylegan-lite-catalogue.yaml train.ema.rampup=0.05 'train.augment=[]'
+train sg-w16 recipes/stylegan-lite-catalogue.yaml train.ema.rampup=0.05 architecture.width=16 architecture.max_width=64
+train wg-base recipes/wgan-gp-catalogue.yaml
+train wg-drift recipes/wgan-gp-catalogue.yaml architecture.drift=0.001 train.ema.rampup=0.05
+wait
+tail -n 3 "$runs"/*.log
+tar -czf "$out/quality.tgz" -C "$runs" $(cd "$runs" && ls -d *.log */grids */stats.jsonl */run.json 2>/dev/null)
+rm -rf "$runs"
+ls -la "$out"
