@@ -42,6 +42,8 @@ class StyleGANLiteConfig(PluginConfig):
                                                               "(StyleGAN2-ADA's heuristic).")
     r1_every: int = Field(16, ge=1, description="Lazy R1: regularise every N steps (paper: 16).")
     style_mixing: float = Field(0.9, ge=0, le=1, description="Probability of style mixing in training (paper: 0.9).")
+    mbstd_group: int = Field(4, ge=1, description="Minibatch standard deviation group size (paper: 4; StyleGAN2-ADA's "
+                                                  "CIFAR config: 32). Larger groups penalise mode collapse harder.")
     path_length: float = Field(0.0, ge=0, description="Path-length regulariser weight (paper: 2; 0 = off).")
     path_length_every: int = Field(4, ge=1, description="Lazy path-length regularisation interval (paper: 4).")
     lr: float = Field(0.0025, gt=0, description="Adam learning rate (paper: 0.0025), betas (0, 0.99).")
@@ -79,7 +81,8 @@ class StyleGANLite(Architecture):
 
     def build_discriminator(self) -> Discriminator:
         c = self.config
-        return Discriminator(self.image.resolution, self.image.channels, c.width, c.max_width, self._classes())
+        return Discriminator(self.image.resolution, self.image.channels, c.width, c.max_width, self._classes(),
+                             c.mbstd_group)
 
     def optimizer_settings(self) -> dict[str, OptimizerSettings]:
         # Lazy regularisation: scale lr and betas by N/(N+1) so the average step matches (paper, appendix B).

@@ -51,6 +51,20 @@ def test_mapping_lr_multiplier_and_demodulation():
     assert torch.allclose(conv(x, w), expected, atol=1e-5)
 
 
+def test_discriminator_output_uses_the_equalised_learning_rate_and_mbstd_group():
+    from pydantic import ValidationError
+
+    from ganzoo_stylegan_lite.layers import EqualLinear
+    arch = StyleGANLite(StyleGANLiteConfig(preset="tiny", conditional=True, mbstd_group=8), ImageSpec(16, 3, ("a", "b")))
+    D = arch.build_discriminator()
+    assert isinstance(D.out, EqualLinear) and isinstance(D.embed, EqualLinear) and D.mbstd_group == 8
+    assert not any(type(m) is torch.nn.Linear for m in D.modules())  # every layer equalised
+    logits = D(torch.randn(8, 3, 16, 16), torch.tensor([0, 1] * 4))
+    assert logits.shape == (8,)
+    with pytest.raises(ValidationError, match="mbstd_group"):
+        StyleGANLiteConfig(mbstd_group=0)
+
+
 def test_minibatch_stddev_adds_one_channel_for_any_batch():
     for n in (1, 3, 4, 6, 8):
         assert minibatch_stddev(torch.randn(n, 5, 4, 4)).shape == (n, 6, 4, 4)
@@ -76,3 +90,18 @@ def test_truncation_pulls_towards_the_mean_and_eval_is_deterministic():
 def test_unsupported_resolution():
     with pytest.raises(ValueError, match="16, 32, 64, 128"):
         StyleGANLite(StyleGANLiteConfig(), ImageSpec(28, 1))
+
+
+def test_ema_updates_once_per_step_with_two_generator_phases(monkeypatch):
+    """Path-length regularisation adds a second generator phase (Greg); the EMA must still move once a step."""
+    from ganzoo.api import ImageData
+    from ganzoo.engine.ema import EMA
+    from ganzoo.engine.loop import Trainer
+    from ganzoo.recipe import TrainSection
+    calls = []
+    original = EMA.update
+    monkeypatch.setattr(EMA, "update", lambda self, source, seen: calls.append(seen) or original(self, source, seen))
+    arch = StyleGANLite(StyleGANLiteConfig(preset="tiny", path_length=2.0, path_length_every=1), ImageSpec(16, 3))
+    data = ImageData(torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8))
+    Trainer(arch, data, TrainSection(steps=3, batch_size=4), seed=0, device=torch.device("cpu")).run()
+    assert len(calls) == 3 and calls == sorted(calls)
