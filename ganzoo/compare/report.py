@@ -41,11 +41,13 @@ def fairness(compare: Compare, results: list[EntryResult]) -> list[str]:
     if budget.images is not None:
         seen = "; ".join(f"{e.entry.name} " + ", ".join(f"{r.images_seen:,}" for r in e.finished)
                          for e in results if e.finished)
+        updates = "; ".join(f"{e.entry.name} " + ", ".join(f"{r.step:,}" for r in e.finished)
+                            for e in results if e.finished)
         budget_line = (f"**Budget**: {budget.images:,} real images shown to the discriminator per run; each run "
                        f"stops at the first step at or past it, so runs differ by less than one step's images "
                        f"(seen: {seen or 'no run finished yet'}). Under an image budget an architecture that "
-                       f"shows several real batches per generator update (WGAN-GP's 5 critic steps) makes fewer "
-                       f"generator updates.")
+                       f"shows several real batches per generator update (several critic steps, say) makes fewer "
+                       f"generator updates (made: {updates or 'no run finished yet'}).")
     else:
         budget_line = (f"**Budget**: {budget.wall_clock:g} s of training per run (evaluation time excluded), "
                        f"measured on {_devices(runs)}. Wall-clock budgets are only fair on the same, otherwise idle, "
