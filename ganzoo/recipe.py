@@ -226,6 +226,21 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
     return data
 
 
+def check_plugin_section(section: PluginSection, loc: Loc, registry, source: str, lines: dict[Loc, int],
+                         skip: tuple[str, ...] = ("kind",)):
+    """The provider of ``section.kind`` and the section checked by its plugin's Config (RecipeError otherwise)."""
+    try:
+        provider = registry.get(section.kind)
+    except PluginError as exc:
+        raise RecipeError(f"Recipe {source} is invalid: {_where(lines, loc + ('kind',))}: {exc}") from None
+    fields = {k: v for k, v in section.model_dump().items() if k not in skip}
+    try:
+        return provider, provider.obj.Config.model_validate(fields)
+    except ValidationError as exc:
+        raise RecipeError(_explain(exc, source, lines, provider.obj.Config, prefix=loc,
+                                   what=f"{registry.category} '{section.kind}'")) from None
+
+
 class _Unchecked(BaseModel):
     """A plugin section kept as it is, for uses that do not need its plugin (e.g. generating from a run)."""
 
@@ -249,18 +264,9 @@ def resolve(data: dict, host: Host, source: str = "<recipe>", lines: dict[Loc, i
     providers: dict[str, str] = {}
 
     def plugin_config(section: PluginSection, loc: Loc, registry, skip: tuple[str, ...] = ("kind",)) -> PluginConfig:
-        try:
-            provider = registry.get(section.kind)
-        except PluginError as exc:
-            where = _where(lines, loc + ("kind",))
-            raise RecipeError(f"Recipe {source} is invalid: {where}: {exc}") from None
+        provider, config = check_plugin_section(section, loc, registry, source, lines, skip)
         providers[".".join(map(str, loc))] = f"{provider.distribution} {provider.version}".strip()
-        fields = {k: v for k, v in section.model_dump().items() if k not in skip}
-        try:
-            return provider.obj.Config.model_validate(fields)
-        except ValidationError as exc:
-            raise RecipeError(_explain(exc, source, lines, provider.obj.Config, prefix=loc,
-                                       what=f"{registry.category} '{section.kind}'")) from None
+        return config
 
     arch_config = plugin_config(recipe.architecture, ("architecture",), host.architectures)
     if architecture_only:

@@ -1,7 +1,7 @@
 """Plugin loading: in-test plugins, duplicates, unknown kinds, broken plugins."""
 import pytest
 
-from ganzoo.api import Architecture, Dataset, PluginConfig, hookimpl
+from ganzoo.api import Dataset, hookimpl
 from ganzoo.errors import GanzooError, PluginError
 from ganzoo.host import create_host
 from tests.conftest import Squares, SquaresPlugin

@@ -15,13 +15,12 @@ from typing import Annotated, Any, Optional
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from ganzoo.api import PluginConfig
-from ganzoo.errors import PluginError, RecipeError
+from ganzoo.errors import RecipeError
 from ganzoo.host import Host
-from ganzoo.recipe import (_COMMON_DATA_FIELDS, DataSection, EvalSection, PluginSection, ResolvedRecipe,
-                           Section, TrainSection, _explain, _where, apply_overrides, resolve)
+from ganzoo.recipe import (_COMMON_DATA_FIELDS, DataSection, EvalSection, PluginSection, ResolvedRecipe, Section,
+                           TrainSection, _explain, _where, apply_overrides, check_plugin_section, resolve)
 from ganzoo.rundir import recipe_differences
-from ganzoo.yamlsrc import Loc, read_yaml
+from ganzoo.yamlsrc import read_yaml
 
 BUDGETS = ("steps", "images", "wall_clock")  # TrainSection's budgets; a compare offers images and wall_clock
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -164,7 +163,7 @@ def load_compare(path: str | Path, host: Host, overrides: list[str] = ()) -> Com
                           f"wall-clock budget, set eval.every_images too (how many images a run will see is not "
                           f"known in advance, and the report's curves need evaluations during training).")
     data = _canonical_data(spec.data, host, source, lines)
-    _plugin_config(spec.eval.extractor, ("eval", "extractor"), host.feature_extractors, source, lines)
+    check_plugin_section(spec.eval.extractor, ("eval", "extractor"), host.feature_extractors, source, lines)
     output = Path(spec.output) if spec.output else Path("compares") / path.stem
     entries, runs = [], []
     for index, entry in enumerate(spec.entries):
@@ -183,23 +182,8 @@ def load_compare(path: str | Path, host: Host, overrides: list[str] = ()) -> Com
     return Compare(path, spec, output, entries, runs, data)
 
 
-def _plugin_config(section: PluginSection, loc: Loc, registry, source: str, lines: dict,
-                   skip: tuple[str, ...] = ("kind",)) -> PluginConfig:
-    """A plugin section checked by its plugin's Config, with errors as ganzoo.recipe words them."""
-    try:
-        provider = registry.get(section.kind)
-    except PluginError as exc:
-        raise RecipeError(f"Recipe {source} is invalid: {_where(lines, loc + ('kind',))}: {exc}") from None
-    fields = {k: v for k, v in section.model_dump().items() if k not in skip}
-    try:
-        return provider.obj.Config.model_validate(fields)
-    except ValidationError as exc:
-        raise RecipeError(_explain(exc, source, lines, provider.obj.Config, prefix=loc,
-                                   what=f"{registry.category} '{section.kind}'")) from None
-
-
 def _canonical_data(section: DataSection, host: Host, source: str, lines: dict) -> dict[str, Any]:
-    config = _plugin_config(section, ("data",), host.datasets, source, lines, _COMMON_DATA_FIELDS)
+    _, config = check_plugin_section(section, ("data",), host.datasets, source, lines, _COMMON_DATA_FIELDS)
     common = section.model_dump(mode="json")
     return {**{k: common[k] for k in _COMMON_DATA_FIELDS}, **config.model_dump(mode="json")}
 
