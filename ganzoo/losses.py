@@ -5,8 +5,13 @@ loss; each ``*_g`` takes logits on fakes and returns the generator's loss.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from ganzoo.api import PhaseInputs
 
 
 def nonsaturating_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -63,3 +68,21 @@ def r1_penalty(discriminator, real: torch.Tensor, labels=None) -> torch.Tensor:
     logits = _float32_logits(discriminator, real, labels)
     (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
     return grad.square().flatten(1).sum(1).mean()
+
+
+def discriminator_step(x: "PhaseInputs", loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict:
+    """A discriminator phase's usual body: score augmented reals and fresh (detached) fakes with ``loss``.
+
+    Returns the loss and the mean real/fake scores that ``ganzoo.testing.check_training_sanity`` reads.
+    """
+    fake = x.generator(x.z, x.fake_labels).detach()
+    real_logits = x.discriminator(x.augment(x.real), x.real_labels)
+    fake_logits = x.discriminator(x.augment(fake), x.fake_labels)
+    return {"loss": loss(real_logits, fake_logits),
+            "real_score": real_logits.mean(), "fake_score": fake_logits.mean()}
+
+
+def generator_step(x: "PhaseInputs", loss: Callable[[torch.Tensor], torch.Tensor]) -> dict:
+    """A generator phase's usual body: ``loss`` of the discriminator's logits on augmented fresh fakes."""
+    fake_logits = x.discriminator(x.augment(x.generator(x.z, x.fake_labels)), x.fake_labels)
+    return {"loss": loss(fake_logits)}

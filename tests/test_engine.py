@@ -115,3 +115,21 @@ def test_lazy_phase_runs_every_n_steps_and_logs_its_own_mean(tmp_path, host):
     (record,) = records(result)
     assert record["Dreg/marker"] == 1.0  # ran on steps 0 and 2; mean over the runs, not over all steps
     assert record["images_seen"] == 4 * 8 + 2 * 8
+
+
+def test_loss_steps_score_augmented_reals_and_detached_fakes():
+    from ganzoo import losses
+    from ganzoo.api import PhaseInputs
+    G, D = torch.nn.Linear(2, 3), torch.nn.Linear(3, 1)
+    seen = []
+    x = PhaseInputs(generator=lambda z, y: G(z), discriminator=lambda im, y: D(im).flatten(),
+                    real=torch.ones(4, 3), real_labels=None, z=torch.randn(4, 2), fake_labels=None, step=0,
+                    augment=lambda im: seen.append(im) or im * 2)
+    out = losses.discriminator_step(x, losses.hinge_d)
+    assert set(out) == {"loss", "real_score", "fake_score"} and len(seen) == 2
+    out["loss"].backward()
+    assert G.weight.grad is None and D.weight.grad is not None  # fakes were detached
+    assert torch.allclose(out["real_score"], D(torch.ones(4, 3) * 2).mean())
+    g = losses.generator_step(x, losses.hinge_g)
+    g["loss"].backward()
+    assert G.weight.grad is not None and set(g) == {"loss"}

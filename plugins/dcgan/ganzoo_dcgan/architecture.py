@@ -56,13 +56,8 @@ class DCGAN(Architecture):
 
     @staticmethod
     def discriminator_loss(x: PhaseInputs) -> dict:
-        fake = x.generator(x.z, x.fake_labels).detach()
-        real_logits = x.discriminator(x.augment(x.real), x.real_labels)
-        fake_logits = x.discriminator(x.augment(fake), x.fake_labels)
-        return {"loss": losses.nonsaturating_d(real_logits, fake_logits),
-                "real_score": real_logits.mean(), "fake_score": fake_logits.mean()}
+        return losses.discriminator_step(x, losses.nonsaturating_d)
 
     @staticmethod
     def generator_loss(x: PhaseInputs) -> dict:
-        fake_logits = x.discriminator(x.augment(x.generator(x.z, x.fake_labels)), x.fake_labels)
-        return {"loss": losses.nonsaturating_g(fake_logits)}
+        return losses.generator_step(x, losses.nonsaturating_g)

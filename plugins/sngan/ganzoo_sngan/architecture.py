@@ -63,13 +63,8 @@ class SNGAN(Architecture):
 
     @staticmethod
     def discriminator_loss(x: PhaseInputs) -> dict:
-        fake = x.generator(x.z, x.fake_labels).detach()
-        real_logits = x.discriminator(x.augment(x.real), x.real_labels)
-        fake_logits = x.discriminator(x.augment(fake), x.fake_labels)
-        return {"loss": losses.hinge_d(real_logits, fake_logits),
-                "real_score": real_logits.mean(), "fake_score": fake_logits.mean()}
+        return losses.discriminator_step(x, losses.hinge_d)
 
     @staticmethod
     def generator_loss(x: PhaseInputs) -> dict:
-        fake_logits = x.discriminator(x.augment(x.generator(x.z, x.fake_labels)), x.fake_labels)
-        return {"loss": losses.hinge_g(fake_logits)}
+        return losses.generator_step(x, losses.hinge_g)

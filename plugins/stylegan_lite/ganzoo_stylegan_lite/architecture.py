@@ -111,11 +111,7 @@ class StyleGANLite(Architecture):
     # ----------------------------------------------------------------- losses
     @staticmethod
     def d_loss(x: PhaseInputs) -> dict:
-        fake = x.generator(x.z, x.fake_labels).detach()
-        real_logits = x.discriminator(x.augment(x.real), x.real_labels)
-        fake_logits = x.discriminator(x.augment(fake), x.fake_labels)
-        return {"loss": losses.nonsaturating_d(real_logits, fake_logits),
-                "real_score": real_logits.mean(), "fake_score": fake_logits.mean()}
+        return losses.discriminator_step(x, losses.nonsaturating_d)
 
     def r1_loss(self, x: PhaseInputs) -> dict:
         gamma = self.config.r1_gamma
@@ -126,8 +122,7 @@ class StyleGANLite(Architecture):
 
     @staticmethod
     def g_loss(x: PhaseInputs) -> dict:
-        fake_logits = x.discriminator(x.augment(x.generator(x.z, x.fake_labels)), x.fake_labels)
-        return {"loss": losses.nonsaturating_g(fake_logits)}
+        return losses.generator_step(x, losses.nonsaturating_g)
 
     def path_length_loss(self, x: PhaseInputs) -> dict:
         """Karras et al. 2020, section 3.2: keep |J_w^T y| constant for random image-space directions y."""
