@@ -19,24 +19,22 @@ import sys
 import time
 
 import torch
-
 from perfdoc import write_section
-
 
 # The architecture sections of recipes/*-catalogue.yaml (and the quickstart for DCGAN).
 CONFIGS = {
     "dcgan": {"width": 32},
     "wgan-gp": {"width": 32, "n_critic": 2, "lr": 0.0002, "drift": 0.001},
+    "sngan": {"g_width": 128, "d_width": 64},
     "stylegan-lite": {"preset": "small", "width": 16, "max_width": 64, "mapping_layers": 2, "lr": 0.002},
 }
 
 
 def child(args) -> None:
     from ganzoo.api import ImageData
+    from ganzoo.engine import Budget, Callback, Trainer, TrainSettings
     from ganzoo.engine.device import pick_device
-    from ganzoo.engine.loop import Callback, Trainer
     from ganzoo.host import default_host
-    from ganzoo.recipe import TrainSection
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     cls = default_host().architectures.get(args.kind).obj
@@ -46,20 +44,20 @@ def child(args) -> None:
     marks = {}
 
     class Clock(Callback):
-        def on_log(self, record):
+        def on_log(self, trainer, record):
             if record["step"] == args.warmup:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 marks["t0"], marks["images0"] = time.perf_counter(), record["images_seen"]
 
-        def on_end(self, summary):
+        def on_end(self, trainer, summary):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             marks["t1"], marks["images1"] = time.perf_counter(), summary["images_seen"]
 
-    config = TrainSection(steps=args.warmup + args.steps, batch_size=args.batch_size, log_every=args.warmup,
-                          amp=args.amp)
-    Trainer(arch, data, config, seed=0, device=device, callbacks=[Clock()]).run()
+    settings = TrainSettings(Budget(steps=args.warmup + args.steps), batch_size=args.batch_size,
+                             log_every=args.warmup, amp=args.amp)
+    Trainer(arch, data, settings, seed=0, device=device, callbacks=[Clock()]).run()
     seconds = marks["t1"] - marks["t0"]
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from perfdoc import write_section
 
 ROOT = Path(__file__).resolve().parents[1]

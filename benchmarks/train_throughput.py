@@ -19,9 +19,7 @@ import sys
 import time
 
 import torch
-
 from perfdoc import write_section
-
 
 
 def _setup(args):
@@ -64,14 +62,20 @@ def bare(args) -> dict:
     def step():
         real = to_float_images(images[torch.randint(0, len(images), (B,), generator=gen).to(device)])
         z = torch.randn(B, arch.z_dim, device=device)
-        G.requires_grad_(False); D.requires_grad_(True)
+        G.requires_grad_(False)
+        D.requires_grad_(True)
         fake = G(z).detach()
         loss_d = losses.nonsaturating_d(D(real), D(fake))
-        opt_d.zero_grad(set_to_none=True); loss_d.backward(); opt_d.step()
-        G.requires_grad_(True); D.requires_grad_(False)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        G.requires_grad_(True)
+        D.requires_grad_(False)
         z = torch.randn(B, arch.z_dim, device=device)
         loss_g = losses.nonsaturating_g(D(G(z)))
-        opt_g.zero_grad(set_to_none=True); loss_g.backward(); opt_g.step()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
 
     for _ in range(args.warmup):
         step()
@@ -85,24 +89,23 @@ def bare(args) -> dict:
 
 
 def engine(args, ema: bool) -> dict:
-    from ganzoo.engine.loop import Callback, Trainer
-    from ganzoo.recipe import TrainSection
+    from ganzoo.engine import Budget, Callback, EMASettings, Trainer, TrainSettings
     arch, data, device = _setup(args)
-    config = TrainSection(steps=args.warmup + args.steps, batch_size=args.batch_size, log_every=args.warmup,
-                          ema={"enabled": ema})
+    settings = TrainSettings(Budget(steps=args.warmup + args.steps), batch_size=args.batch_size,
+                             log_every=args.warmup, ema=EMASettings(enabled=ema))
     marks = {}
 
     class Clock(Callback):
-        def on_log(self, record):
+        def on_log(self, trainer, record):
             if record["step"] == args.warmup:
                 _sync(device)
                 marks["t0"] = time.perf_counter()
 
-        def on_end(self, summary):
+        def on_end(self, trainer, summary):
             _sync(device)
             marks["t1"] = time.perf_counter()
 
-    Trainer(arch, data, config, seed=0, device=device, callbacks=[Clock()]).run()
+    Trainer(arch, data, settings, seed=0, device=device, callbacks=[Clock()]).run()
     seconds = marks["t1"] - marks["t0"]
     return {"images_per_s": args.steps * args.batch_size / seconds, "peak_mb": _peak_mb(device)}
 
@@ -158,12 +161,15 @@ def main() -> None:
         base = results["bare"]["images_per_s"]
         for variant, r in results.items():
             overhead = (base / r["images_per_s"] - 1) * 100
-            rows.append(f"| {variant} | {threads} | {r['images_per_s']:.0f} ({r['spread'][0]:.0f}-{r['spread'][1]:.0f}) "
+            rows.append(f"| {variant} | {threads} | {r['images_per_s']:.0f} "
+                        f"({r['spread'][0]:.0f}-{r['spread'][1]:.0f}) "
                         f"| {'—' if variant == 'bare' else f'{overhead:+.1f}%'} | {r['peak_mb']:.0f} |")
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU ({platform.processor() or platform.machine()}, {cores} cores)"
+    device = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+              else f"CPU ({platform.processor() or platform.machine()}, {cores} cores)")
     table = "\n".join([
-        f"DCGAN {args.resolution}x{args.resolution}, width {args.width}, batch {args.batch_size}, {args.steps} timed steps after "
-        f"{args.warmup} warm-up, median of {args.repeats} processes per loop, run interleaved (range in brackets); device: {device}; "
+        f"DCGAN {args.resolution}x{args.resolution}, width {args.width}, batch {args.batch_size}, "
+        f"{args.steps} timed steps after {args.warmup} warm-up, median of {args.repeats} processes per loop, "
+        f"run interleaved (range in brackets); device: {device}; "
         f"torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}.",
         "",
         "| loop | threads | images/s | engine overhead | peak memory (MiB) |",

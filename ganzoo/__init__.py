@@ -1,5 +1,40 @@
-"""ganzoo: a plugin-based GAN zoo for synthesising product images."""
+"""ganzoo: a plugin-based GAN zoo for synthesising product images.
+
+The package map (what each part may import) is in docs/design.md.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
 __version__ = "0.1.0"
 # The plugin interface's version, "major.minor" (docs/plugins/tutorial.md#versioning): a plugin declaring
 # GANZOO_PLUGIN_API = "M.m" loads when M is this major and m is at most this minor.
 PLUGIN_API_VERSION = "1.0"
+
+# Modules that moved into a sub-package, by their old documented names: ``import ganzoo.pipeline`` still gives
+# ganzoo.export.pipeline (the same module object), so plugins and scripts written against 0.1 keep working.
+MOVED_MODULES = {
+    "ganzoo.hookspecs": "ganzoo.host.hookspecs",
+    "ganzoo.augment": "ganzoo.engine.augment",
+    "ganzoo.pipeline": "ganzoo.export.pipeline",
+}
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in MOVED_MODULES:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(MOVED_MODULES[spec.name])
+
+    def exec_module(self, module) -> None:  # the module is the new one, already executed
+        pass
+
+
+if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModuleFinder())

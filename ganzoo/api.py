@@ -1,7 +1,24 @@
-"""The public API: everything a plugin may subclass, call or import.
+"""The public API: what a plugin may subclass, call or import. This docstring is its one statement.
 
-First-party plugins in ``plugins/`` use nothing else, so a third party can do
-whatever they do. See docs/plugins/architecture.md for a worked example.
+A plugin (ours in ``plugins/`` or a third party's) imports from these modules and
+nothing else; ``tests/test_public_api.py`` pins each one's names and checks that
+first-party plugins keep to them:
+
+- ``ganzoo.api`` (this module, its ``__all__``): base classes for architectures,
+  datasets, post-processors and feature extractors, their data types, ``hookimpl``
+  and the errors a plugin raises;
+- ``ganzoo.host.hookspecs``: the hooks themselves (``ganzoo_register_*``), typed;
+- ``ganzoo.losses``: GAN losses and the usual phase bodies (``discriminator_step``...);
+- ``ganzoo.nn``: building blocks (conv stages, spectral norm, projection head...);
+- ``ganzoo.errors``: ``GanzooError`` and the errors with exit code 2;
+- ``ganzoo.metrics`` (its ``__all__``): scores, feature statistics, ``InputError``,
+  ``cache_root`` for files a feature extractor keeps;
+- ``ganzoo.provenance``: the machine-readable AI-generated record (embed and read);
+- ``ganzoo.fileio``: atomic file writes (temporary file, then rename);
+- ``ganzoo.testing``: contract checks for a plugin's own tests (needs pytest).
+
+Everything else (host, recipe, engine, export, compare, cli, the run modules) may
+change between minor releases. See docs/plugins/architecture.md for a worked example.
 """
 from __future__ import annotations
 
@@ -15,15 +32,23 @@ from torch import nn
 
 from ganzoo import PLUGIN_API_VERSION
 from ganzoo.errors import GanzooError, GanzooWarning, PluginError, RecipeError
-from ganzoo.hookspecs import hookimpl
-from ganzoo.provenance import TRAINED_ALGORITHMIC_MEDIA, Provenance, provenance_record, read_provenance
+from ganzoo.host.hookspecs import hookimpl
 
 __all__ = [
     "PLUGIN_API_VERSION", "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "Dataset", "Architecture",
     "Phase", "PhaseInputs", "OptimizerSettings", "PostProcessor", "FeatureExtractor", "GanzooError",
     "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images",
-    "provenance_record", "read_provenance", "Provenance", "TRAINED_ALGORITHMIC_MEDIA",
 ]
+
+# Plugin API 1.0 had these here; they live in ganzoo.provenance (image-format code the contract need not load).
+_MOVED_TO_PROVENANCE = ("provenance_record", "read_provenance", "Provenance", "TRAINED_ALGORITHMIC_MEDIA")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_PROVENANCE:
+        from ganzoo import provenance
+        return getattr(provenance, name)
+    raise AttributeError(f"module 'ganzoo.api' has no attribute '{name}'")
 
 
 class PluginConfig(BaseModel):
@@ -70,7 +95,8 @@ class ImageData:
 
     @property
     def spec(self) -> ImageSpec:
-        return ImageSpec(self.images.shape[-1], self.images.shape[1], self.class_names if self.labels is not None else ())
+        class_names = self.class_names if self.labels is not None else ()
+        return ImageSpec(self.images.shape[-1], self.images.shape[1], class_names)
 
     def content_hash(self) -> str:
         """SHA-256 over pixels, labels and class names: changes whenever any of them does."""

@@ -1,6 +1,8 @@
 """Errors that reach the user as one clear paragraph, never a traceback."""
 from __future__ import annotations
 
+__all__ = ["GanzooError", "GanzooWarning", "PluginError", "RecipeError", "UsageError"]
+
 
 class GanzooError(Exception):
     """A problem the user can fix: bad input, a missing file, a refused action.

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+__all__ = ["atomic_path", "write_bytes", "write_json"]
+
 
 def _current_umask() -> int:
     mask = os.umask(0)

@@ -13,6 +13,11 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from ganzoo.api import PhaseInputs
 
+__all__ = [
+    "nonsaturating_d", "nonsaturating_g", "hinge_d", "hinge_g", "wasserstein_d", "wasserstein_g",
+    "gradient_penalty", "r1_penalty", "discriminator_step", "generator_step"
+]
+
 
 def nonsaturating_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Goodfellow et al. 2014: -log D(x) - log(1 - D(G(z)))."""

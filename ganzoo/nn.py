@@ -7,6 +7,11 @@ from typing import Optional
 import torch
 from torch import nn
 
+__all__ = [
+    "ConvDiscriminator", "ConvGenerator", "ProjectionHead", "conv_stages", "conv_widths", "dcgan_init",
+    "spectral_norm"
+]
+
 
 def spectral_norm(module: nn.Module) -> nn.Module:
     """Miyato et al. 2018: divide the weight by its largest singular value (one power iteration per call).

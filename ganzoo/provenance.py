@@ -28,6 +28,11 @@ from PIL import ExifTags, Image, PngImagePlugin
 from ganzoo import __version__
 from ganzoo.errors import GanzooError
 
+__all__ = [
+    "SCHEMA", "TRAINED_ALGORITHMIC_MEDIA", "IPTC_SOURCE_TYPES", "FORMATS", "Provenance", "provenance_record",
+    "read_provenance", "embed", "png_info", "xmp_packet", "describe"
+]
+
 IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 TRAINED_ALGORITHMIC_MEDIA = IPTC_SOURCE_TYPES + "trainedAlgorithmicMedia"
 SCHEMA = "ganzoo.provenance/1"
@@ -72,7 +77,8 @@ def describe(record: Mapping[str, Any]) -> str:
     parts = [f"{k.replace('_', ' ')} {record[k]}" for k in ("generator_kind", "run_id", "seed", "index", "class_name")
              if record.get(k) is not None]
     source = str(record.get("digital_source_type", "")).rsplit("/", 1)[-1]
-    return f"AI-generated image ({source}" + (", " + ", ".join(parts) if parts else "") + f"), made with {record.get('software')}."
+    details = ", " + ", ".join(parts) if parts else ""
+    return f"AI-generated image ({source}{details}), made with {record.get('software')}."
 
 
 # ------------------------------------------------------------------ writing

@@ -1,7 +1,7 @@
 """The run directory: where a run's recipe, provenance, metrics, grids and checkpoints live.
 
 Everything needed to resume, evaluate or generate is in here, so a run can be
-used without the recipe file it came from.
+used without the recipe file it came from: ``load_run`` rebuilds its generator.
 """
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from torch import nn
 
 import ganzoo
+from ganzoo.api import Architecture, ImageData, ImageSpec
+from ganzoo.engine import checkpoint
+from ganzoo.engine.images import save_grid
 from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.fileio import write_json
+from ganzoo.host import Host
+from ganzoo.recipe import ResolvedRecipe, build_architecture, resolve
 
 RECIPE_FILE = "recipe.resolved.json"
 RUN_INFO_FILE = "run.json"
@@ -32,6 +38,8 @@ RESUMABLE_CHANGES = ("train.steps", "train.images", "train.wall_clock", "export"
 
 @dataclass(frozen=True)
 class RunDir:
+    """A run directory; also the engine's ``RunWriter`` (records, grids and checkpoints go here)."""
+
     path: Path
 
     @property
@@ -74,8 +82,78 @@ class RunDir:
     def write_info(self, info: dict[str, Any]) -> None:
         write_json(self.info_file, info)
 
+    def prepare(self, resolved_dict: dict, fresh: bool = False) -> bool:
+        """Make the directory ready for training. Returns True when an existing run will be resumed.
 
-def recipe_differences(old: dict, new: dict, ignore: tuple[str, ...] = RESUMABLE_CHANGES, prefix: str = "") -> list[str]:
+        A directory with a checkpoint is resumed when its recipe differs only in what
+        RESUMABLE_CHANGES allows; otherwise it is refused, or archived when ``fresh``.
+        """
+        path = self.path
+        if path.exists() and any(path.iterdir()):
+            if not self.recipe_file.exists():
+                raise GanzooError(f"{path} exists and is not a ganzoo run directory (no {RECIPE_FILE}); "
+                                  f"refusing to write into it. Choose another run.name or run.output_dir.")
+            if fresh:
+                archived = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+                path.rename(archived)
+            elif self.has_checkpoint():
+                diffs = recipe_differences(self.read_recipe(), resolved_dict)
+                if diffs:
+                    raise RecipeError(
+                        f"Run directory {path} was started from a different recipe, so it cannot be resumed with "
+                        f"this one. Differences: {'; '.join(diffs)}. Only {', '.join(RESUMABLE_CHANGES)} may change "
+                        f"on resume. Use the original recipe, choose another run.name, or pass --fresh to archive "
+                        f"the old run and start again."
+                    )
+                return True
+            # A run that never reached its first checkpoint: nothing to resume, start over in place.
+        path.mkdir(parents=True, exist_ok=True)
+        return False
+
+    # -- run.json: who ran what, where, on which data
+    def start_session(self, resolved: ResolvedRecipe, host: Host, data: ImageData, resuming: bool,
+                      session: dict[str, Any]) -> dict[str, Any]:
+        """Write the resolved recipe and add this session (device, threads, versions...) to run.json."""
+        write_json(self.recipe_file, resolved.to_dict())
+        info = self.read_info() if resuming else {}
+        info.update({"run_id": info.get("run_id") or f"{resolved.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                     "seed": resolved.recipe.run.seed, "recipe_source": resolved.source,
+                     "recipe_digest": resolved.digest(), "plugins": host.versions(), "providers": resolved.providers,
+                     "data": {"images": len(data), "resolution": data.spec.resolution, "channels": data.spec.channels,
+                              "class_names": list(data.class_names), "content_sha256": data.content_hash()}})
+        info.setdefault("sessions", []).append({"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **session,
+                                                "resumed": resuming, **environment_info()})
+        self.write_info(info)
+        return info
+
+    def end_session(self, **facts: Any) -> None:
+        """Add facts known at the end (e.g. peak memory) to this session's entry in run.json."""
+        info = self.read_info()
+        info["sessions"][-1].update(facts)
+        self.write_info(info)
+
+    # -- the engine's RunWriter
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / "tensorboard"
+
+    def append_stats(self, record: dict[str, Any]) -> None:
+        with open(self.stats_file, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def stats_size(self) -> int:
+        return self.stats_file.stat().st_size if self.stats_file.exists() else 0
+
+    def truncate_stats(self, size: int) -> None:
+        with open(self.stats_file, "ab") as handle:  # creates the file when missing
+            handle.truncate(size)
+
+    def save_grid(self, images: torch.Tensor, name: str) -> Path:
+        return save_grid(images, self.grids / f"{name}.png")
+
+
+def recipe_differences(old: dict, new: dict, ignore: tuple[str, ...] = RESUMABLE_CHANGES,
+                       prefix: str = "") -> list[str]:
     """Dotted paths whose values differ, as 'path: old -> new', skipping ``ignore`` subtrees."""
     diffs = []
     for key in sorted(set(old) | set(new), key=str):
@@ -90,35 +168,6 @@ def recipe_differences(old: dict, new: dict, ignore: tuple[str, ...] = RESUMABLE
     return diffs
 
 
-def prepare(run_dir: RunDir, resolved_dict: dict, fresh: bool = False) -> bool:
-    """Make ``run_dir`` ready for training. Returns True when an existing run will be resumed.
-
-    A directory with a checkpoint is resumed when its recipe differs only in what
-    RESUMABLE_CHANGES allows; otherwise it is refused, or archived when ``fresh``.
-    """
-    path = run_dir.path
-    if path.exists() and any(path.iterdir()):
-        if not run_dir.recipe_file.exists():
-            raise GanzooError(f"{path} exists and is not a ganzoo run directory (no {RECIPE_FILE}); "
-                              f"refusing to write into it. Choose another run.name or run.output_dir.")
-        if fresh:
-            archived = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-            path.rename(archived)
-        elif run_dir.has_checkpoint():
-            diffs = recipe_differences(run_dir.read_recipe(), resolved_dict)
-            if diffs:
-                raise RecipeError(
-                    f"Run directory {path} was started from a different recipe, so it cannot be resumed with this one. "
-                    f"Differences: {'; '.join(diffs)}. Only {', '.join(RESUMABLE_CHANGES)} may change on resume. "
-                    f"Use the original recipe, choose another run.name, or pass --fresh to archive the old run "
-                    f"and start again."
-                )
-            return True
-        # A run that never reached its first checkpoint: nothing to resume, start over in place.
-    path.mkdir(parents=True, exist_ok=True)
-    return False
-
-
 def environment_info() -> dict[str, Any]:
     return {
         "ganzoo": ganzoo.__version__,
@@ -127,3 +176,30 @@ def environment_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "command": " ".join(sys.argv),
     }
+
+
+@dataclass
+class LoadedRun:
+    run_dir: RunDir
+    resolved: ResolvedRecipe
+    architecture: Architecture
+    generator: nn.Module
+    step: int
+    which: Literal["generator_ema", "generator"]
+
+
+def load_run(path: str | Path, host: Host, device: torch.device, prefer_ema: bool = True) -> LoadedRun:
+    """Rebuild a run's generator from its directory alone (recipe.resolved.json + latest checkpoint)."""
+    run_dir = RunDir(Path(path))
+    resolved = resolve(run_dir.read_recipe(), host, source=str(run_dir.recipe_file), architecture_only=True)
+    files = checkpoint.latest(run_dir.checkpoints)
+    if files is None:
+        raise GanzooError(f"{run_dir.path} has no checkpoint yet; train it first with `ganzoo run`.")
+    meta = checkpoint.read_metadata(files.weights)
+    image = ImageSpec(meta["image"]["resolution"], meta["image"]["channels"], tuple(meta["image"]["class_names"]))
+    architecture = build_architecture(resolved, host, image)
+    generator = architecture.build_generator().to(device)
+    names = checkpoint.network_names(files.weights)
+    which = "generator_ema" if prefer_ema and "generator_ema" in names else "generator"
+    checkpoint.load_networks(files.weights, {which: generator}, device)
+    return LoadedRun(run_dir, resolved, architecture, generator.eval(), files.step, which)

@@ -28,6 +28,12 @@ from unittest import mock
 
 import pytest
 
+__all__ = [
+    "check_architecture", "check_training_sanity", "check_resume", "check_dataset", "check_postprocessor",
+    "check_feature_extractor", "check_plugin", "ganzoo_check_architecture", "ganzoo_check_dataset",
+    "ganzoo_check_postprocessor", "ganzoo_check_feature_extractor"
+]
+
 
 def _check_class(cls: type, base_name: str, config: dict[str, Any] | None):
     """Shared by every check: the base class, ``kind``, a strict ``Config``; returns the validated config."""
@@ -68,8 +74,7 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
     import torch
     from safetensors.torch import load_file, save_file
 
-    from ganzoo.engine.loop import Trainer
-    from ganzoo.recipe import TrainSection
+    from ganzoo.engine import Budget, Trainer, TrainSettings
 
     cfg = _check_class(cls, "Architecture", config)
 
@@ -92,13 +97,14 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
             g1.eval()
             with torch.no_grad():
                 fake = arch.generate(g1, z, labels)
-            assert fake.shape == (batch_size, ch, resolution, resolution), \
-                f"{where}: generator gave shape {tuple(fake.shape)}, expected {(batch_size, ch, resolution, resolution)}"
+            wanted = (batch_size, ch, resolution, resolution)
+            assert fake.shape == wanted, f"{where}: generator gave shape {tuple(fake.shape)}, expected {wanted}"
             assert torch.isfinite(fake).all(), f"{where}: generator output is not finite"
             assert fake.min() >= -1.0001 and fake.max() <= 1.0001, f"{where}: generator output leaves [-1, 1]"
             with torch.no_grad():
                 logits = d(fake, labels)
-            assert logits.shape == (batch_size,), f"{where}: discriminator gave shape {tuple(logits.shape)}, expected ({batch_size},)"
+            assert logits.shape == (batch_size,), \
+                f"{where}: discriminator gave shape {tuple(logits.shape)}, expected ({batch_size},)"
 
             # Round trip through safetensors, as checkpoints do.
             tensors = {k: v.contiguous() for k, v in g1.state_dict().items()}
@@ -112,7 +118,7 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
                 assert torch.equal(arch.generate(g3, z, labels), fake), f"{where}: weights do not round-trip"
 
             # One real training step through the engine.
-            train = TrainSection(steps=1, batch_size=batch_size, grid_size=4)
+            train = TrainSettings(Budget(steps=1), batch_size=batch_size, grid_size=4)
             trainer = Trainer(arch, data, train, seed=0, device=torch.device("cpu"))
             before = [p.detach().clone() for p in trainer.generator.parameters()]
             summary = trainer.run()
@@ -161,18 +167,17 @@ def check_training_sanity(cls: type, config: dict[str, Any] | None = None, steps
     import torch
 
     from ganzoo.api import PhaseInputs, to_float_images
-    from ganzoo.engine.loop import Callback, Trainer
-    from ganzoo.recipe import TrainSection
+    from ganzoo.engine import Budget, Callback, Trainer, TrainSettings
 
     records: list[dict] = []
 
     class Collect(Callback):
-        def on_log(self, record):
+        def on_log(self, trainer, record):
             records.append(record)
 
     data = _squares(resolution)
     arch = cls(cls.Config.model_validate(config or {}), data.spec)
-    train = TrainSection(steps=steps, batch_size=batch_size, log_every=1, grid_size=4)
+    train = TrainSettings(Budget(steps=steps), batch_size=batch_size, log_every=1, grid_size=4)
     trainer = Trainer(arch, data, train, seed=0, device=torch.device("cpu"), callbacks=[Collect()])
     untrained = copy.deepcopy(trainer.discriminator)
     trainer.run()
@@ -180,9 +185,11 @@ def check_training_sanity(cls: type, config: dict[str, Any] | None = None, steps
         for key, value in record.items():
             assert math.isfinite(value), f"{cls.kind}: {key} is {value} at step {record['step']}"
     real, fake = f"{phase}/real_score", f"{phase}/fake_score"
-    assert real in records[0] and fake in records[0], f"{cls.kind}: the {phase} phase must log real_score and fake_score"
+    assert real in records[0] and fake in records[0], \
+        f"{cls.kind}: the {phase} phase must log real_score and fake_score"
     assert records[-1][real] > records[-1][fake], \
-        f"{cls.kind}: after training the discriminator scores fakes above reals ({records[-1][fake]:.3f} > {records[-1][real]:.3f})"
+        (f"{cls.kind}: after training the discriminator scores fakes above reals "
+         f"({records[-1][fake]:.3f} > {records[-1][real]:.3f})")
 
     G, D = trainer.generator, trainer.discriminator
     g_phase = next(p for p in trainer.phases if p.trains == "generator")
@@ -193,7 +200,8 @@ def check_training_sanity(cls: type, config: dict[str, Any] | None = None, steps
     with torch.no_grad():
         torch.manual_seed(7)
         fakes = arch.generate(G, z, labels)
-        learned, initial = ((net(reals, real_labels).mean() - net(fakes, labels).mean()).item() for net in (D, untrained))
+        learned, initial = ((net(reals, real_labels).mean() - net(fakes, labels).mean()).item()
+                            for net in (D, untrained))
     assert learned > initial, (f"{cls.kind}: the discriminator did not learn to separate real from fake "
                                f"(score gap {initial:.3f} untrained, {learned:.3f} trained)")
 
@@ -224,8 +232,7 @@ def check_resume(cls: type, config: dict[str, Any] | None = None, steps: int = 4
     """
     import torch
 
-    from ganzoo.engine.loop import Trainer
-    from ganzoo.recipe import TrainSection
+    from ganzoo.engine import Budget, Trainer, TrainSettings
     from ganzoo.rundir import RunDir
 
     data = _squares(resolution)
@@ -234,10 +241,10 @@ def check_resume(cls: type, config: dict[str, Any] | None = None, steps: int = 4
 
     def train(folder: Path, budget: int) -> tuple[Trainer, dict]:
         folder.mkdir(exist_ok=True)
-        section = TrainSection(steps=budget, batch_size=batch_size, log_every=1, sample_every=steps,
-                               checkpoint_every=half, grid_size=4)
+        section = TrainSettings(Budget(steps=budget), batch_size=batch_size, log_every=1, sample_every=steps,
+                                checkpoint_every=half, grid_size=4)
         trainer = Trainer(cls(cfg, data.spec), data, section, seed=0, device=torch.device("cpu"),
-                          run_dir=RunDir(folder))
+                          writer=RunDir(folder))
         return trainer, trainer.run()
 
     def records(folder: Path) -> list[dict]:
@@ -289,7 +296,7 @@ def check_postprocessor(cls: type, config: dict[str, Any] | None = None,
     from concurrent.futures import ThreadPoolExecutor
 
     from ganzoo.errors import GanzooError
-    from ganzoo.pipeline import Pipeline, check_pipeline, probe_images
+    from ganzoo.export.pipeline import Pipeline, check_pipeline, probe_images
 
     step = cls(_check_class(cls, "PostProcessor", config))
     pipeline = Pipeline([step], [f"{cls.kind}"], f"{cls.__name__} contract check")
@@ -322,7 +329,8 @@ def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
     cfg = _check_class(cls, "FeatureExtractor", config)
     extractor = cls(cfg, "cpu")
     extractor.load(_tiny_data(16, 3, 2))
-    assert isinstance(extractor.dims, int) and extractor.dims > 0, f"{cls.kind}: dims must be a positive int after load()"
+    assert isinstance(extractor.dims, int) and extractor.dims > 0, \
+        f"{cls.kind}: dims must be a positive int after load()"
     protocol = extractor.protocol()
     json.dumps(protocol)  # it keys a cache and is written next to every number
     assert isinstance(protocol.get("comparable_to_published"), bool), \
@@ -332,8 +340,10 @@ def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
             images = _tiny_data(resolution, channels, 0, n=6).images
             where = f"{cls.kind} at {resolution}px, {channels} channel(s)"
             features = extractor(images)
-            assert isinstance(features, torch.Tensor) and features.is_floating_point(), f"{where}: features must be a float tensor"
-            assert features.shape == (6, extractor.dims), f"{where}: features {tuple(features.shape)}, expected (6, {extractor.dims})"
+            assert isinstance(features, torch.Tensor) and features.is_floating_point(), \
+                f"{where}: features must be a float tensor"
+            assert features.shape == (6, extractor.dims), \
+                f"{where}: features {tuple(features.shape)}, expected (6, {extractor.dims})"
             assert torch.isfinite(features).all(), f"{where}: features are not finite"
             one_by_one = torch.cat([extractor(images[i:i + 1]) for i in range(len(images))])
             assert torch.allclose(one_by_one, features, rtol=1e-4, atol=1e-5), \
@@ -350,12 +360,12 @@ def check_plugin(plugin: object, provides: dict[str, list[str]], distribution: s
     """
     import importlib.metadata as metadata
 
-    from ganzoo import apiversion
-    from ganzoo.host import ENTRY_POINT_GROUP, create_host
+    from ganzoo.host import ENTRY_POINT_GROUP, apiversion, create_host
 
     name = getattr(plugin, "__name__", type(plugin).__name__)
     assert apiversion.declared(plugin) is not None, \
-        f"{name} does not declare the plugin API it targets; add {apiversion.ATTRIBUTE} = {apiversion.PLUGIN_API_VERSION!r}"
+        (f"{name} does not declare the plugin API it targets; add "
+         f"{apiversion.ATTRIBUTE} = {apiversion.PLUGIN_API_VERSION!r}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         record = create_host([plugin], entry_points=False).records[0]

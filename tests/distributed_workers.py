@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganzoo import distributed
-from ganzoo.data import load_data
+from ganzoo.engine import distributed
 from ganzoo.engine.loop import Callback, Trainer
 from ganzoo.host import create_host
 from ganzoo.metrics.evaluate import LoadedExtractor, extract
 from ganzoo.metrics.sources import dataset_source, generator_source
-from ganzoo.recipe import resolve
-from ganzoo.runner import build_architecture, run_recipe
+from ganzoo.recipe import build_architecture, resolve
+from ganzoo.recipe.build import load_data
+from ganzoo.runner import run_recipe
 from tests.conftest import SquaresPlugin
 from tests.test_metrics import Pixels, PixelsConfig, PixelsPlugin, images
 
@@ -107,7 +107,8 @@ def train_keyed(rank: int, world: int, port: int, jobs: list[tuple[dict, str]]) 
         data = load_data(resolved, host)
         architecture = keyed(host.architectures.get(resolved.recipe.architecture.kind).obj)(
             resolved.architecture_config, data.spec)
-        trainer = Trainer(architecture, data, resolved.recipe.train, resolved.recipe.run.seed, torch.device("cpu"))
+        trainer = Trainer(architecture, data, resolved.recipe.train.to_settings(), resolved.recipe.run.seed,
+                          torch.device("cpu"))
         initial = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
         trainer.run()
         if distributed.is_main():
@@ -147,7 +148,7 @@ class DieOnce(Callback):
     def __init__(self, step: int):
         self.step = step
 
-    def on_log(self, record) -> None:
+    def on_log(self, trainer, record) -> None:
         if record["step"] == self.step and distributed.rank() == 1 and not distributed.restarted():
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -52,7 +52,7 @@ def chost():
 
 @pytest.fixture(autouse=True)
 def setup(chost, monkeypatch, tmp_path_factory):
-    monkeypatch.setattr("ganzoo.cli_compare._host", lambda: chost)
+    monkeypatch.setattr("ganzoo.host.default_host", lambda: chost)
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path_factory.getbasetemp() / "compare-cache"))
 
 
@@ -69,7 +69,7 @@ def compared(chost, tmp_path_factory):
     """One tiny compare, trained once for the tests that look at its output."""
     tmp = tmp_path_factory.mktemp("compare")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ganzoo.cli_compare._host", lambda: chost)
+        mp.setattr("ganzoo.host.default_host", lambda: chost)
         mp.setenv("GANZOO_CACHE", str(tmp / "cache"))
         path = compare_recipe(tmp)
         result = invoke(path)
@@ -214,7 +214,8 @@ def test_a_wall_clock_budget_stops_training_and_is_evaluated_at_its_last_step(tm
     assert evals[0]["eval/seconds"] >= 0
 
 
-@pytest.mark.parametrize("train, message", [({"steps": None, "wall_clock": -1}, r"train.wall_clock: got -1; .*greater than 0"),
+@pytest.mark.parametrize("train, message", [({"steps": None, "wall_clock": -1},
+                                             r"train.wall_clock: got -1; .*greater than 0"),
                                             ({"wall_clock": 5}, "give exactly one budget")])
 def test_bad_wall_clock_budgets_are_refused(tmp_path, chost, train, message):
     with pytest.raises(RecipeError, match=message):

@@ -5,11 +5,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ganzoo.cli import app
-from ganzoo.data import load_data
 from ganzoo.engine.loop import Trainer
 from ganzoo.errors import RecipeError
-from ganzoo.recipe import resolve
-from ganzoo.runner import build_architecture, run_recipe
+from ganzoo.recipe import build_architecture, resolve
+from ganzoo.recipe.build import load_data
+from ganzoo.runner import run_recipe
 from tests.conftest import tiny_recipe
 
 runner = CliRunner()
@@ -32,7 +32,7 @@ def test_per_class_grid_rows_and_generate_by_class(tmp_path, host):
     recipe["architecture"]["conditional"] = True
     resolved = resolve(recipe, host)
     data = load_data(resolved, host)
-    trainer = Trainer(build_architecture(resolved, host, data.spec), data, resolved.recipe.train, 0,
+    trainer = Trainer(build_architecture(resolved, host, data.spec), data, resolved.recipe.train.to_settings(), 0,
                       torch.device("cpu"))
     # A 16-image grid has 4 columns: one class per row, cycling through the classes.
     assert trainer.grid_labels.tolist() == [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4

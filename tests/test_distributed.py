@@ -16,13 +16,12 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from ganzoo import distributed
 from ganzoo.api import ImageData
 from ganzoo.cli import app
-from ganzoo.engine import syncbn
+from ganzoo.cli.torchrun import check_nproc, torchrun_command
+from ganzoo.engine import distributed, syncbn
 from ganzoo.engine.batches import BatchStream
 from ganzoo.errors import RecipeError, UsageError
-from ganzoo.launch import check_nproc, torchrun_command
 from ganzoo.metrics.scores import frechet_distance
 from ganzoo.recipe import resolve
 from tests.conftest import REPO, tiny_recipe

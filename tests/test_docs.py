@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import ganzoo.hookspecs as hookspecs
+import ganzoo.host.hookspecs as hookspecs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 TESTS = Path(__file__).resolve().parent
@@ -49,9 +49,9 @@ def test_every_hook_has_a_test(hook):
 def _documented_fields(model, prefix=""):
     from pydantic import BaseModel
 
-    from ganzoo.recipe import _model_in
+    from ganzoo.recipe.validation import model_in
     for name, field in model.model_fields.items():
-        nested = _model_in(field.annotation)
+        nested = model_in(field.annotation)
         yield prefix + name
         if nested is not None and issubclass(nested, BaseModel):
             yield from _documented_fields(nested, f"{prefix}{name}.")

@@ -28,7 +28,7 @@ def private_cache(tmp_path, monkeypatch):
 def mhost(host, monkeypatch):
     """The conftest host (test-squares data, installed plugins) plus the test-pixels extractor, also for the CLI."""
     host.add_plugin(PixelsPlugin())
-    monkeypatch.setattr("ganzoo.cli_metrics._host", lambda: host)
+    monkeypatch.setattr("ganzoo.host.default_host", lambda: host)
     return host
 
 
@@ -104,7 +104,7 @@ def test_bad_input_is_one_paragraph_and_exit_2(tmp_path, mhost, case):
     elif case == "unknown-extractor":
         args, expect = ("fid", a, a, "-e", "test-pixel"), "Did you mean 'test-pixels'"
     elif case == "bad-option":
-        args, expect = ("fid", a, a, "-e", "test-pixels", "-o", "sise=3"), "Accepted options: size"
+        args, expect = ("fid", a, a, "-e", "test-pixels", "-o", "sise=3"), "Accepted fields: size"
     elif case == "one-side":
         args, expect = ("fid", a, "-e", "test-pixels"), "--save-stats"
     elif case == "unknown-metric":
@@ -147,7 +147,7 @@ class Seen(Callback):
     def __init__(self):
         self.metrics = []
 
-    def on_metrics(self, record):
+    def on_metrics(self, trainer, record):
         self.metrics.append(record)
 
 

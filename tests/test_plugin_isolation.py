@@ -11,11 +11,11 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from ganzoo import apiversion, host as host_module
 from ganzoo.api import hookimpl
 from ganzoo.cli import app
 from ganzoo.errors import GanzooWarning, PluginError
-from ganzoo.host import create_host, installed_entry_points
+from ganzoo.host import apiversion, create_host, installed_entry_points
+from ganzoo.host import manager as host_module
 from tests.conftest import SquaresPlugin
 
 runner = CliRunner()
@@ -238,7 +238,8 @@ def test_trace_plugins_prints_one_line_per_hook_call(monkeypatch, capsys):
     with pytest.warns(GanzooWarning):
         create_host([SquaresPlugin(), Broken()], entry_points=False)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("ganzoo trace: ganzoo_register_datasets on SquaresPlugin: registered dataset test-squares")
+    assert lines[0].startswith("ganzoo trace: ganzoo_register_datasets on SquaresPlugin: "
+                               "registered dataset test-squares")
     assert lines[1].startswith("ganzoo trace: ganzoo_register_architectures on Broken: raised RuntimeError: boom")
     assert len(lines) == 2
 

@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from ganzoo.cli import app
+from ganzoo.export.pipeline import check_pipeline, load_pipeline, probe_images, run_parallel, save_image
 from ganzoo.host import default_host
-from ganzoo.pipeline import check_pipeline, load_pipeline, probe_images, run_parallel, save_image
 from ganzoo.provenance import provenance_record, read_provenance
 
 runner = CliRunner()
@@ -102,7 +102,8 @@ def test_generate_with_a_pipeline_file_and_inspect(trained):
     assert runner.invoke(app, ["generate", str(run_dir), "-n", "1", "--out", str(plain), "--seed", "5",
                                "--no-provenance", "--postprocess", str(root / "pipeline.yaml")]).exit_code == 0
     assert read_provenance(plain / "000000.jpg").record is None
-    assert json.loads(runner.invoke(app, ["inspect", str(plain / "000000.jpg"), "--json"]).stdout)["ai_generated"] is False
+    assert json.loads(runner.invoke(app, ["inspect", str(plain / "000000.jpg"),
+                                          "--json"]).stdout)["ai_generated"] is False
     with Image.open(plain / "000000.jpg") as a, Image.open(out / "000000.jpg") as b:
         assert a.tobytes() == b.tobytes()
 
@@ -173,7 +174,8 @@ def test_postprocess_makes_a_folder_of_photos_catalogue_ready(tmp_path):
 def test_postprocess_carries_provenance_of_generated_inputs(tmp_path):
     (tmp_path / "in").mkdir()
     meta = {"kind": "dcgan", "run_id": "run-7", "seed": 3, "index": 9, "format": "png"}
-    save_image(Image.new("RGB", (64, 64), "white"), tmp_path / "in" / "a.png", {**meta, "provenance": provenance_record(meta)})
+    save_image(Image.new("RGB", (64, 64), "white"), tmp_path / "in" / "a.png",
+               {**meta, "provenance": provenance_record(meta)})
     (tmp_path / "p.yaml").write_text("- {kind: resize, longest_side: 32}\n- {kind: encode, format: webp}\n")
     assert runner.invoke(app, ["postprocess", str(tmp_path / "in"), str(tmp_path / "out"), "-p",
                                str(tmp_path / "p.yaml")]).exit_code == 0
@@ -204,7 +206,8 @@ def test_bad_pipelines_fail_before_writing_anything(tmp_path, case):
     text, message = BAD_PIPELINES[case]
     make_photos(tmp_path / "in")
     (tmp_path / "p.yaml").write_text(text + "\n")
-    result = runner.invoke(app, ["postprocess", str(tmp_path / "in"), str(tmp_path / "out"), "-p", str(tmp_path / "p.yaml")])
+    result = runner.invoke(app, ["postprocess", str(tmp_path / "in"), str(tmp_path / "out"), "-p",
+                                 str(tmp_path / "p.yaml")])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.stderr.split()) and "p.yaml" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()

@@ -102,3 +102,36 @@ def test_recipe_differences_ignore_budget(tmp_path, host):
     assert recipe_differences(a, b) == []
     b["architecture"]["width"] = 16
     assert recipe_differences(a, b) == ["architecture.width: 8 -> 16"]
+
+
+def test_train_section_defaults_are_the_engine_settings_defaults():
+    from ganzoo.engine import Budget, TrainSettings
+    from ganzoo.recipe import TrainSection
+    for budget in ({"steps": 3}, {"images": 100}, {"wall_clock": 1.5}):
+        settings = TrainSection(**budget).to_settings()
+        assert settings.budget == Budget(**budget)
+        plain = TrainSettings(Budget(**budget))
+        assert {k: v for k, v in vars(settings).items() if k != "optimizers"} == \
+            {k: v for k, v in vars(plain).items() if k != "optimizers"}
+
+
+def test_train_section_optimizer_overrides_reach_the_engine():
+    from ganzoo.api import OptimizerSettings
+    from ganzoo.recipe import TrainSection
+    section = TrainSection(steps=1, optimizer={"generator": {"lr": 0.001, "betas": [0.0, 0.99]},
+                                               "discriminator": {"weight_decay": 0.0}})
+    settings = section.to_settings()
+    suggested = OptimizerSettings(lr=2e-4, betas=(0.5, 0.999), weight_decay=0.1)
+    assert settings.optimizer("generator", suggested) == OptimizerSettings(lr=0.001, betas=(0.0, 0.99),
+                                                                           weight_decay=0.1)
+    assert settings.optimizer("discriminator", suggested).weight_decay == 0.0
+
+
+def test_budget_needs_exactly_one_value():
+    from ganzoo.engine import Budget
+    with pytest.raises(ValueError, match="exactly one budget"):
+        Budget()
+    with pytest.raises(ValueError, match="exactly one budget"):
+        Budget(steps=1, images=2)
+    assert Budget(images=10).reached_at({"step": 1, "images_seen": 10, "elapsed": 0.0})
+    assert not Budget(wall_clock=5).reached_at({"step": 1, "images_seen": 10, "elapsed": 9.0, "eval_seconds": 6.0})

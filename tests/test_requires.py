@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from ganzoo.cli import app
 from ganzoo.recipe import recipe_schema
-from ganzoo.requires import pip_command
+from ganzoo.recipe.requires import pip_command
 from ganzoo.rundir import recipe_differences
 
 runner = CliRunner()

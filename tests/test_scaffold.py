@@ -1,7 +1,6 @@
 """`ganzoo new-plugin`: each plugin type gives a package whose own tests pass; bad input exits 2."""
-import tomllib
-
 import pytest
+import tomllib
 from typer.testing import CliRunner
 
 from ganzoo.cli import app

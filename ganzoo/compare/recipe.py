@@ -15,12 +15,25 @@ from typing import Annotated, Any, Optional
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ganzoo.engine.settings import Budget
 from ganzoo.errors import RecipeError
 from ganzoo.host import Host
-from ganzoo.recipe import (_COMMON_DATA_FIELDS, DataSection, EvalSection, PluginSection, ResolvedRecipe, Section,
-                           TrainSection, _explain, _where, apply_overrides, check_plugin_section, resolve)
+from ganzoo.recipe import (
+    COMMON_DATA_FIELDS,
+    DataSection,
+    Document,
+    EvalSection,
+    PluginSection,
+    ResolvedRecipe,
+    Section,
+    TrainSection,
+    apply_overrides,
+    check_plugin_section,
+    resolve,
+    section_fields,
+)
+from ganzoo.recipe.yamlfile import read_yaml
 from ganzoo.rundir import recipe_differences
-from ganzoo.yamlsrc import read_yaml
 
 BUDGETS = ("steps", "images", "wall_clock")  # TrainSection's budgets; a compare offers images and wall_clock
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -117,7 +130,7 @@ class PlannedRun:
 class Entry:
     name: str
     kind: str
-    origin: str  # "architecture" or the recipe file it came from
+    origin: str  # "architecture", or the recipe file it came from
 
 
 @dataclass
@@ -128,6 +141,11 @@ class Compare:
     entries: list[Entry]
     runs: list[PlannedRun]
     data: dict[str, Any]  # the data section with every default filled in (as in recipe.resolved.json)
+
+    @property
+    def budget(self) -> Budget:
+        """Every run's budget, in the engine's terms."""
+        return Budget(images=self.spec.budget.images, wall_clock=self.spec.budget.wall_clock)
 
     @property
     def budget_label(self) -> str:
@@ -154,38 +172,41 @@ def load_compare(path: str | Path, host: Host, overrides: list[str] = ()) -> Com
         raise RecipeError(f"Compare recipe {path} must be a YAML mapping with data, budget, eval, seeds and "
                           f"entries; got {type(raw).__name__}.")
     raw = apply_overrides(raw, list(overrides), source)
+    document = Document("Compare recipe", source, lines)
     try:
         spec = CompareRecipe.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(_explain(exc, source, lines, CompareRecipe)) from None
+        raise document.explain(exc, CompareRecipe) from None
     if spec.budget.wall_clock is not None and spec.eval.every_images is None:
-        raise RecipeError(f"Recipe {source} is invalid: {_where(lines, ('budget', 'wall_clock'))}: with a "
-                          f"wall-clock budget, set eval.every_images too (how many images a run will see is not "
-                          f"known in advance, and the report's curves need evaluations during training).")
-    data = _canonical_data(spec.data, host, source, lines)
-    check_plugin_section(spec.eval.extractor, ("eval", "extractor"), host.feature_extractors, source, lines)
+        raise document.invalid(("budget", "wall_clock"), "with a wall-clock budget, set eval.every_images too (how "
+                               "many images a run will see is not known in advance, and the report's curves need "
+                               "evaluations during training).")
+    data = _canonical_data(spec.data, host, document)
+    check_plugin_section(spec.eval.extractor.kind, section_fields(spec.eval.extractor), host.feature_extractors,
+                         document, ("eval", "extractor"))
     output = Path(spec.output) if spec.output else Path("compares") / path.stem
     entries, runs = [], []
     for index, entry in enumerate(spec.entries):
-        made = _entry_recipe(spec, index, entry, raw["entries"][index], path, host, lines, data)
+        made = _entry_recipe(spec, index, entry, raw["entries"][index], path, host, document, data)
         entries.append(Entry(entry.name, made["architecture"]["kind"], made["origin"]))
         for seed in spec.seeds:
             generated = _generated(spec, entry.name, seed, made["architecture"], made["train"], raw, output)
             resolved = resolve(generated, host, source=made["source"], lines=made["lines"])
             if resolved.recipe.eval.generator == "ema" and not resolved.recipe.train.ema.enabled:
-                where = _where(lines, ("entries", index, "train", "ema", "enabled"))
-                raise RecipeError(f"Recipe {source} is invalid: {where}: entry '{entry.name}' turns the EMA "
-                                  f"generator off, but eval.generator is ema: it would be scored on its raw "
-                                  f"generator while the others are scored on their EMA generators. Keep "
-                                  f"train.ema.enabled: true, or set eval.generator: raw for every entry.")
+                raise document.invalid(("entries", index, "train", "ema", "enabled"),
+                                       f"entry '{entry.name}' turns the EMA generator off, but eval.generator is "
+                                       f"ema: it would be scored on its raw generator while the others are scored "
+                                       f"on their EMA generators. Keep train.ema.enabled: true, or set "
+                                       f"eval.generator: raw for every entry.")
             runs.append(PlannedRun(entry.name, seed, resolved, generated))
     return Compare(path, spec, output, entries, runs, data)
 
 
-def _canonical_data(section: DataSection, host: Host, source: str, lines: dict) -> dict[str, Any]:
-    _, config = check_plugin_section(section, ("data",), host.datasets, source, lines, _COMMON_DATA_FIELDS)
+def _canonical_data(section: DataSection, host: Host, document: Document) -> dict[str, Any]:
+    _, config = check_plugin_section(section.kind, section_fields(section, COMMON_DATA_FIELDS), host.datasets,
+                                     document, ("data",))
     common = section.model_dump(mode="json")
-    return {**{k: common[k] for k in _COMMON_DATA_FIELDS}, **config.model_dump(mode="json")}
+    return {**{k: common[k] for k in COMMON_DATA_FIELDS}, **config.model_dump(mode="json")}
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -196,41 +217,43 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 
 def _entry_recipe(spec: CompareRecipe, index: int, entry: EntrySection, raw_entry: dict, path: Path, host: Host,
-                  lines: dict, data: dict) -> dict[str, Any]:
+                  document: Document, data: dict) -> dict[str, Any]:
     """An entry's architecture and train mappings, and where their errors point."""
     shared = spec.train.model_dump(mode="json", exclude_unset=True)
     own = entry.train.model_dump(mode="json", exclude_unset=True)
     if entry.architecture is not None:
         architecture = dict(raw_entry["architecture"])
         # Errors point into the compare file: the entry's own fields first, then the shared ones.
+        lines = document.lines
         mapped = {loc: line for loc, line in lines.items() if loc[:1] in (("data",), ("eval",), ("train",))}
         mapped.update({("train",) + loc[2:]: line for loc, line in lines.items() if loc[:2] == ("budget", "images")})
         mapped.update({loc[2:]: line for loc, line in lines.items()
                        if loc[:2] == ("entries", index) and loc[2:3] in (("architecture",), ("train",))})
         return {"architecture": architecture, "train": _deep_merge(shared, own), "origin": "architecture",
                 "source": f"{path} (entry '{entry.name}', entries.{index})", "lines": mapped}
-    where = _where(lines, ("entries", index, "recipe"))
+    at = ("entries", index, "recipe")
     file = (path.parent / entry.recipe).resolve() if not Path(entry.recipe).is_absolute() else Path(entry.recipe)
     if not file.is_file():
-        raise RecipeError(f"Recipe {path} is invalid: {where}: recipe file '{entry.recipe}' does not exist "
-                          f"(looked for {file}; a relative path is taken from the compare file's folder).")
+        raise document.invalid(at, f"recipe file '{entry.recipe}' does not exist (looked for {file}; a relative "
+                                   f"path is taken from the compare file's folder).")
     theirs, their_lines = read_yaml(file)
     if not isinstance(theirs, dict) or not isinstance(theirs.get("architecture"), dict):
-        raise RecipeError(f"Recipe {path} is invalid: {where}: '{entry.recipe}' has no architecture section, so "
-                          f"it cannot be an entry; give the entry an architecture: {{kind: ...}} instead.")
+        raise document.invalid(at, f"'{entry.recipe}' has no architecture section, so it cannot be an entry; give "
+                                   f"the entry an architecture: {{kind: ...}} instead.")
     their_source = f"{file} (entry '{entry.name}' of {path})"
     if isinstance(theirs.get("data"), dict):
+        theirs_document = Document("Recipe", their_source, their_lines)
         try:
-            their_data = _canonical_data(DataSection.model_validate(theirs["data"]), host, their_source, their_lines)
+            their_data = _canonical_data(DataSection.model_validate(theirs["data"]), host, theirs_document)
         except ValidationError as exc:
-            raise RecipeError(_explain(exc, their_source, their_lines, DataSection, prefix=("data",))) from None
+            raise theirs_document.explain(exc, DataSection, prefix=("data",)) from None
         differences = recipe_differences(data, their_data, ignore=(), prefix="data.")
         if differences:
-            raise RecipeError(
-                f"Recipe {path} is invalid: {where}: '{entry.recipe}' trains on other data than this compare "
-                f"({'; '.join(d.replace(' -> ', ' here, ') + ' in the recipe' for d in differences)}). Every entry "
-                f"of a compare trains on the compare's data; make the recipe's data section the same, or give "
-                f"the entry an architecture: {{kind: ...}} instead of the recipe.")
+            raise document.invalid(
+                at, f"'{entry.recipe}' trains on other data than this compare "
+                    f"({'; '.join(d.replace(' -> ', ' here, ') + ' in the recipe' for d in differences)}). Every "
+                    f"entry of a compare trains on the compare's data; make the recipe's data section the same, or "
+                    f"give the entry an architecture: {{kind: ...}} instead of the recipe.")
     their_train = {k: v for k, v in (theirs.get("train") or {}).items() if k not in BUDGETS}
     mapped = {loc: line for loc, line in their_lines.items() if loc[:1] in (("architecture",), ("train",))}
     return {"architecture": dict(theirs["architecture"]),

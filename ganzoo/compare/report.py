@@ -17,12 +17,12 @@ import torch
 import ganzoo
 from ganzoo.compare.plots import curve_plot
 from ganzoo.compare.recipe import Compare
-from ganzoo.compare.results import LABELS, EntryResult, RunResult, Stat, load_generator, ranked, scored_metrics
+from ganzoo.compare.results import LABELS, EntryResult, RunScores, Stat, load_generator, ranked, scored_metrics
 from ganzoo.compare.tables import Table, entries_table, leaderboard, runs_table
-from ganzoo.export import generate_batches
+from ganzoo.engine.images import grid_columns, save_grid
+from ganzoo.export.generate import generate_batches
 from ganzoo.fileio import write_bytes, write_json
 from ganzoo.host import Host
-from ganzoo.images import grid_columns, save_grid
 from ganzoo.metrics.report import format_protocol
 from ganzoo.rundir import RunDir, recipe_differences
 
@@ -71,7 +71,7 @@ def fairness(compare: Compare, results: list[EntryResult]) -> list[str]:
     return lines
 
 
-def _devices(runs: list[RunResult]) -> str:
+def _devices(runs: list[RunScores]) -> str:
     devices = {s.get("device", "?") for run in runs for s in RunDir(run.path).read_info().get("sessions", [])}
     return ", ".join(sorted(devices)) or "(no run started yet)"
 
@@ -192,7 +192,7 @@ def write_report(compare: Compare, results: list[EntryResult], host: Host) -> di
 
     width = max(160, min(340, 960 // len(seeds)))  # the grids of all seeds side by side in the page's width
 
-    def cell(run: RunResult) -> str:
+    def cell(run: RunScores) -> str:
         if run.run.name not in grids:
             return f"<td class='missing'>{html.escape(run.status)}</td>"
         return (f"<td><img class='grid' style='width: {width}px' alt='{html.escape(run.run.name)}' "

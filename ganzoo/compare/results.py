@@ -10,15 +10,15 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import torch
 
 from ganzoo.compare.recipe import Compare, Entry, PlannedRun
-from ganzoo.compare.run import budget_reached
 from ganzoo.engine import checkpoint
 from ganzoo.host import Host
-from ganzoo.runner import LoadedRun, load_run, run_dir_of
+from ganzoo.rundir import LoadedRun, load_run
+from ganzoo.runner import run_dir_of
 
 METRICS = ("fid", "kid", "precision", "recall")
 LOWER_IS_BETTER = {"fid": True, "kid": True, "precision": False, "recall": False}
@@ -26,10 +26,10 @@ LABELS = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recal
 
 
 @dataclass
-class RunResult:
+class RunScores:
     run: PlannedRun
     path: Path
-    status: str                                   # finished | unfinished | not started | failed
+    status: Literal["finished", "unfinished", "not started", "failed"]
     message: str = ""
     step: int = 0
     images_seen: int = 0
@@ -71,11 +71,11 @@ def _peak(sessions: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def read_run(compare: Compare, run: PlannedRun, failure: str = "") -> RunResult:
+def read_run(compare: Compare, run: PlannedRun, failure: str = "") -> RunScores:
     run_dir = run_dir_of(run.resolved)
     files = checkpoint.latest(run_dir.checkpoints) if run_dir.path.exists() else None
     if files is None:
-        return RunResult(run, run_dir.path, "failed" if failure else "not started", failure)
+        return RunScores(run, run_dir.path, "failed" if failure else "not started", failure)
     state = checkpoint.load_state(files.state)
     evals = [r for r in _records(run_dir.stats_file) if "eval/protocol" in r and r["step"] <= state["step"]]
     curve = [{"images_seen": r["images_seen"], "step": r["step"],
@@ -83,9 +83,9 @@ def read_run(compare: Compare, run: PlannedRun, failure: str = "") -> RunResult:
     final = evals[-1] if evals and evals[-1]["step"] == state["step"] else None
     train_seconds = state["elapsed"] - state.get("eval_seconds", 0.0)  # elapsed includes every evaluation
     info = run_dir.read_info()
-    finished = budget_reached(compare, state) and final is not None
+    finished = compare.budget.reached_at(state) and final is not None
     status = "finished" if finished else ("failed" if failure else "unfinished")
-    return RunResult(run, run_dir.path, status, failure, state["step"], state["images_seen"], train_seconds,
+    return RunScores(run, run_dir.path, status, failure, state["step"], state["images_seen"], train_seconds,
                      state["elapsed"],
                      {k: v for k, v in curve[-1].items() if k in (*METRICS, "kid_std")} if final else {},
                      final["eval/protocol"] if final else None, curve, _peak(info.get("sessions", [])),
@@ -109,13 +109,13 @@ def stat(values: list[float]) -> Optional[Stat]:
 @dataclass
 class EntryResult:
     entry: Entry
-    runs: list[RunResult]
+    runs: list[RunScores]
     generator_params: Optional[int] = None
     discriminator_params: Optional[int] = None
     conditional: bool = False
 
     @property
-    def finished(self) -> list[RunResult]:
+    def finished(self) -> list[RunScores]:
         return [r for r in self.runs if r.status == "finished"]
 
     def metric(self, name: str) -> Optional[Stat]:
@@ -140,7 +140,7 @@ def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def load_generator(run: RunResult, host: Host) -> LoadedRun:
+def load_generator(run: RunScores, host: Host) -> LoadedRun:
     """The run's EMA generator (as evaluated), on the CPU."""
     return load_run(run.path, host, torch.device("cpu"), prefer_ema=run.run.resolved.recipe.eval.generator == "ema")
 

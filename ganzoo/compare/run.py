@@ -15,14 +15,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 import yaml
 
 from ganzoo.api import ImageData
 from ganzoo.compare.recipe import Compare, PlannedRun
-from ganzoo.data import load_data
 from ganzoo.engine import checkpoint
 from ganzoo.engine.device import check_amp, pick_device
 from ganzoo.engine.loop import Callback
@@ -30,8 +29,9 @@ from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.fileio import write_bytes, write_json
 from ganzoo.host import Host
 from ganzoo.metrics.evaluate import build_extractor
+from ganzoo.recipe import build_architecture, load_data
 from ganzoo.rundir import recipe_differences
-from ganzoo.runner import build_architecture, run_dir_of, run_recipe
+from ganzoo.runner import run_dir_of, run_recipe
 
 # What may differ between a run directory and the run the compare makes now: the budget (a larger
 # one extends finished runs), export and threads. Unlike `ganzoo run`, not eval: numbers measured
@@ -43,7 +43,7 @@ Log = Callable[[str], None]
 @dataclass
 class RunStatus:
     run: PlannedRun
-    state: str        # new | partial (resumes from its checkpoint) | finished (skipped)
+    state: Literal["new", "partial", "finished"]  # partial resumes from its checkpoint; finished is skipped
     detail: str = ""  # where a partial or finished run stands
 
 
@@ -69,20 +69,13 @@ def recipe_file(compare: Compare, run: PlannedRun) -> Path:
     return compare.output / "recipes" / f"{run.name}.yaml"
 
 
-def budget_reached(compare: Compare, state: dict) -> bool:
-    budget = compare.spec.budget
-    if budget.images is not None:
-        return state["images_seen"] >= budget.images
-    return state["elapsed"] - state.get("eval_seconds", 0.0) >= budget.wall_clock
-
-
 def status_of(compare: Compare, run: PlannedRun) -> RunStatus:
     files = checkpoint.latest(run_dir_of(run.resolved).checkpoints)
     if files is None:
         return RunStatus(run, "new")
     state = checkpoint.load_state(files.state)
     detail = f"step {state['step']}, {state['images_seen']:,} images"
-    return RunStatus(run, "finished" if budget_reached(compare, state) else "partial", detail)
+    return RunStatus(run, "finished" if compare.budget.reached_at(state) else "partial", detail)
 
 
 def check_existing(compare: Compare) -> None:
@@ -142,7 +135,7 @@ def gpus_for(device: str) -> list[str]:
     return (visible or [str(i) for i in range(count)])[:count]
 
 
-def prepare(compare: Compare, host: Host, fresh: bool, log: Log, dry_run: bool = False) -> Prepared:
+def check_and_plan(compare: Compare, host: Host, fresh: bool, log: Log, dry_run: bool = False) -> Prepared:
     """Everything that can reject the compare, before anything trains; then the plan (``dry_run``: train nothing,
     not even a feature extractor)."""
     device = pick_device(compare.spec.device)

@@ -49,7 +49,7 @@ def fmt_memory(peak: dict[str, float], kind: str) -> str:
 class Table:
     header: list[str]
     rows: list[list[str]] = field(default_factory=list)
-    align: str = ""  # one letter per column: l or r
+    align: str = ""  # one letter per column: "l" (left) or "r" (right)
     css: str = ""
 
     def markdown(self) -> str:

@@ -67,7 +67,8 @@ def rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
         "python": list(random.getstate()[1]) + [random.getstate()[2] or 0.0],
         "python_version": random.getstate()[0],
-        "numpy": [torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "numpy": [torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]),
+                  float(np_state[4])],
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()

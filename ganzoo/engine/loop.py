@@ -1,33 +1,34 @@
 """The training loop: phases from the architecture, everything else from here.
 
-The loop draws nothing: it reports through callbacks (the CLI turns them into a
-progress bar or plain lines). Only the main process (rank 0) writes files.
+Each step reads as stanzas: the architecture's phases (discriminator and generator
+updates, lazy regularisers), then the EMA, then maintenance (log, evaluate,
+sample, checkpoint). The loop draws nothing: it reports through callbacks (the
+CLI turns them into a progress bar or plain lines) and writes through a
+:class:`~ganzoo.engine.writer.RunWriter`. Only the main process (rank 0) writes.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import torch
 from torch import nn
 
-from ganzoo import distributed
-from ganzoo.api import Architecture, ImageData, OptimizerSettings, PhaseInputs
-from ganzoo.augment import diff_augment
-from ganzoo.engine import checkpoint, syncbn
+from ganzoo.api import Architecture, ImageData, Phase, PhaseInputs
+from ganzoo.engine import checkpoint, distributed, syncbn
+from ganzoo.engine.augment import diff_augment
 from ganzoo.engine.batches import BatchStream
 from ganzoo.engine.device import autocast, check_amp, rng_state, seed_everything, set_rng_state
 from ganzoo.engine.ema import EMA
+from ganzoo.engine.images import grid_columns
+from ganzoo.engine.settings import TrainSettings
+from ganzoo.engine.writer import RunWriter
 from ganzoo.errors import GanzooError, GanzooWarning
-from ganzoo.images import grid_columns, save_grid
-from ganzoo.recipe import TrainSection
-from ganzoo.rundir import RunDir
 
 
 class TrainingDiverged(GanzooError):
@@ -35,13 +36,22 @@ class TrainingDiverged(GanzooError):
 
 
 class Callback:
-    """Hooks the loop calls; override any. ``record`` is what goes into stats.jsonl."""
+    """Hooks the loop calls, each with the trainer first; override any. ``record`` is what goes into stats.jsonl."""
 
-    def on_start(self, info: dict[str, Any]) -> None: ...
-    def on_log(self, record: dict[str, Any]) -> None: ...
-    def on_file(self, kind: str, path: Path) -> None: ...
-    def on_end(self, summary: dict[str, Any]) -> None: ...
-    def on_metrics(self, record: dict[str, Any]) -> None: ...  # from periodic evaluation (ganzoo.metrics.periodic)
+    def on_start(self, trainer: "Trainer", info: dict[str, Any]) -> None: ...
+    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
+    def on_file(self, trainer: "Trainer", kind: str, path: Path) -> None: ...
+    def on_metrics(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...  # an evaluation's record
+    def on_end(self, trainer: "Trainer", summary: dict[str, Any]) -> None: ...
+
+
+class Evaluator(Protocol):
+    """Evaluation during training (``ganzoo.metrics.periodic`` provides one from a recipe's ``eval`` section)."""
+
+    every_images: int  # evaluate when this many more real images were shown, checked at each log record
+
+    def evaluate(self, trainer: "Trainer") -> dict[str, Any]:
+        """Score the trainer's generator; every process calls it. Returns the record's fields (``eval/...``)."""
 
 
 def rank() -> int:
@@ -51,47 +61,56 @@ def rank() -> int:
 
 @dataclass
 class Trainer:
+    """Trains one architecture on in-memory data; ``run()`` resumes from the writer's latest checkpoint first.
+
+    ``settings`` says how (budget, batch, optimisers, EMA, intervals); ``writer``
+    where records, grids and checkpoints go (None: nowhere); ``evaluator`` scores
+    the generator every ``evaluator.every_images`` real images and at the end.
+    Its time is counted apart, so a wall-clock budget is training time only.
+    """
+
     architecture: Architecture
     data: ImageData
-    config: TrainSection
+    settings: TrainSettings
     seed: int
     device: torch.device
-    run_dir: Optional[RunDir] = None
+    writer: Optional[RunWriter] = None
     callbacks: list[Callback] = field(default_factory=list)
+    evaluator: Optional[Evaluator] = None
 
     def __post_init__(self) -> None:
-        check_amp(self.device, self.config.amp)
-        # Data parallel under torchrun (ganzoo.distributed): train.batch_size is each process's batch.
+        check_amp(self.device, self.settings.amp)
+        # Data parallel under torchrun (ganzoo.engine.distributed): settings.batch_size is each process's batch.
         self.rank, self.world = rank(), distributed.world_size()
         self.is_main = self.rank == 0
-        self.global_batch_size = self.config.batch_size * self.world
+        self.global_batch_size = self.settings.batch_size * self.world
         seed_everything(self.seed)
         arch = self.architecture
         self.generator = arch.build_generator().to(self.device)
         self.discriminator = arch.build_discriminator().to(self.device)
         if self.world > 1:
-            if self.config.sync_batchnorm:
+            if self.settings.sync_batchnorm:
                 self.generator, self.discriminator = syncbn.convert(self.generator), syncbn.convert(self.discriminator)
             distributed.broadcast_modules([self.generator, self.discriminator])  # rank 0's initial weights
         self.average_gradients = distributed.GradientAverager()
-        ema = self.config.ema
+        ema = self.settings.ema
         self.ema = (EMA(self.generator, ema.half_life_images, self.global_batch_size, ema.rampup)
                     if ema.enabled else None)
-        self.optimizers = {
-            "generator": self._optimizer(self.generator, "generator"),
-            "discriminator": self._optimizer(self.discriminator, "discriminator"),
-        }
-        fp16 = self.config.amp == "fp16"
+        suggested = arch.optimizer_settings()
+        self.optimizers = {role: self._optimizer(net, self.settings.optimizer(role, suggested[role]))
+                           for role, net in (("generator", self.generator), ("discriminator", self.discriminator))}
+        fp16 = self.settings.amp == "fp16"
         self.scalers = {name: torch.amp.GradScaler(self.device.type, enabled=fp16) for name in self.optimizers}
         self.train_nets = {"generator": self.generator, "discriminator": self.discriminator}
-        if self.config.compile:
+        if self.settings.compile:
             self.train_nets = {k: torch.compile(v) for k, v in self.train_nets.items()}
         self.phases = arch.phases()
-        self.augment = diff_augment(self.config.augment)
-        self.batches = BatchStream(self.data, self.config.batch_size, self.seed + 1, self.device, self.rank, self.world)
+        self.augment = diff_augment(self.settings.augment)
+        self.batches = BatchStream(self.data, self.settings.batch_size, self.seed + 1, self.device, self.rank,
+                                   self.world)
         # Fixed grid latents from their own generator, drawn on the CPU: the same on every device.
         grid_rng = torch.Generator().manual_seed(self.seed)
-        n = self.config.grid_size
+        n = self.settings.grid_size
         self.grid_z = arch.sample_latents(n, "cpu", grid_rng).to(self.device)
         self.grid_labels = None
         if arch.conditional:
@@ -99,44 +118,203 @@ class Trainer:
             self.grid_labels = (torch.arange(n) // grid_columns(n) % arch.image.num_classes).to(self.device)
         self.step = 0
         self.images_seen = 0
-        self.elapsed = 0.0
-        self.eval_seconds = 0.0  # spent in periodic evaluation inside the loop: not part of a wall-clock budget
+        self.elapsed = 0.0       # seconds of this run, every session, evaluation included
+        self.eval_seconds = 0.0  # of which evaluation: not part of a wall-clock budget
+        self._clock_at = time.perf_counter()
+        self._next_eval = 0
         self._sums: dict[str, torch.Tensor] = {}  # loss sums since the last log, kept on the device
         self._counts: dict[str, int] = {}
         self._tensorboard = None
         if self.world > 1:  # weights, data order and grids come from the run seed; latents, noise... per rank
             seed_everything(distributed.rank_seed(self.seed, self.rank))
 
-    # ------------------------------------------------------------ setup helpers
-    def _optimizer(self, module: nn.Module, role: str) -> torch.optim.Optimizer:
-        base: OptimizerSettings = self.architecture.optimizer_settings()[role]
-        override = getattr(self.config.optimizer, role)
-        name = override.name or base.name
-        kwargs = dict(lr=override.lr or base.lr, betas=tuple(override.betas or base.betas),
-                      eps=override.eps or base.eps,
-                      weight_decay=base.weight_decay if override.weight_decay is None else override.weight_decay)
-        cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-        return cls(module.parameters(), **kwargs)
+    @staticmethod
+    def _optimizer(module: nn.Module, chosen) -> torch.optim.Optimizer:
+        cls = torch.optim.AdamW if chosen.name == "adamw" else torch.optim.Adam
+        return cls(module.parameters(), lr=chosen.lr, betas=tuple(chosen.betas), eps=chosen.eps,
+                   weight_decay=chosen.weight_decay)
 
     @property
     def sampling_generator(self) -> nn.Module:
         return self.ema.module if self.ema else self.generator
 
+    @property
+    def writes(self) -> bool:
+        """True in the one process that writes files, when there is somewhere to write."""
+        return self.is_main and self.writer is not None
+
     def budget_reached(self) -> bool:
-        if self.config.steps is not None:
-            return self.step >= self.config.steps
-        if self.config.wall_clock is not None:
-            return self.elapsed - self.eval_seconds >= self.config.wall_clock
-        return self.images_seen >= self.config.images
+        return self.settings.budget.reached(self.step, self.images_seen, self.elapsed - self.eval_seconds)
 
     def estimated_total_steps(self) -> Optional[int]:
         """Steps the budget allows; None for a wall-clock budget (unknown in advance)."""
-        if self.config.steps is not None:
-            return self.config.steps
-        if self.config.wall_clock is not None:
+        budget = self.settings.budget
+        if budget.steps is not None:
+            return budget.steps
+        if budget.wall_clock is not None:
             return None
         per_step = sum(p.repeats * self.global_batch_size for p in self.phases if p.uses_real and p.every == 1)
-        return math.ceil(self.config.images / max(per_step, 1))
+        return math.ceil(budget.images / max(per_step, 1))
+
+    # ------------------------------------------------------------ the loop
+    def run(self) -> dict[str, Any]:
+        resumed = self.resume()
+        start_step, start = self.step, time.perf_counter()
+        info = {"resumed": resumed, "step": self.step, "images_seen": self.images_seen,
+                "total_steps": self.estimated_total_steps(), "wall_clock": self.settings.budget.wall_clock,
+                "budget_reached": self.budget_reached(), "device": str(self.device),
+                "batch_size": self.settings.batch_size, "world_size": self.world,
+                "global_batch_size": self.global_batch_size}
+        self._notify("on_start", info)
+        self._open_tensorboard()
+        if self.writer and not resumed:
+            if self.is_main:
+                self.writer.truncate_stats(0)  # a run that died before its first checkpoint starts over
+                self.writer.save_grid(self.data.images[: self.settings.grid_size], "reals")
+            self.save_samples()
+        if self.evaluator:
+            every = self.evaluator.every_images
+            self._next_eval = (self.images_seen // every + 1) * every
+        self._clock_at = time.perf_counter()
+        self._interval = (0, self._clock_at)  # real images shown and time since the last log record
+        try:
+            while not self.budget_reached():
+                used = self.train_step()
+                self.step += 1
+                self.images_seen += used
+                self._interval = (self._interval[0] + used, self._interval[1])
+                self._clock()
+                self._agree_on_clock()
+                self.maintain(done=self.budget_reached())
+        finally:
+            if self._tensorboard:
+                self._tensorboard.close()
+        summary = {"step": self.step, "images_seen": self.images_seen, "steps_this_session": self.step - start_step,
+                   "seconds_this_session": time.perf_counter() - start, "resumed": resumed}
+        self._notify("on_end", summary)
+        return summary
+
+    def train_step(self) -> int:
+        """The architecture's phases due at this step, then the EMA; returns the real images shown."""
+        used = sum(self.run_phase(phase) for phase in self.phases if self.step % phase.every == 0)
+        if self.ema:  # once per step, after every generator phase (StyleGAN's Greg too)
+            self.ema.update(self.generator, self.images_seen + used)
+        return used
+
+    def maintain(self, done: bool) -> None:
+        """After a step: log, evaluate, sample and checkpoint when due (all of them at the last step)."""
+        due = lambda every: self.step % every == 0 or done  # noqa: E731
+        if due(self.settings.log_every):
+            self.log()
+            if self.evaluator and (self.images_seen >= self._next_eval or self.budget_reached()):
+                # The budget may end between multiples of every_images (and before the estimated last step,
+                # when a lazy regulariser also shows real images, as StyleGAN's R1): the end always evaluates.
+                self.evaluate()
+        if due(self.settings.sample_every):
+            self.save_samples()
+        if due(self.settings.checkpoint_every):
+            self.save_checkpoint()
+        self._agree_on_clock()
+
+    # ------------------------------------------------------------ one phase
+    def run_phase(self, phase: Phase) -> int:
+        """``phase.repeats`` updates of the network it trains; returns the real images shown."""
+        trains = phase.trains
+        for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
+            net.requires_grad_(role == trains)
+        optimizer, scaler = self.optimizers[trains], self.scalers[trains]
+        batch_size, used = self.settings.batch_size, 0
+        for _ in range(phase.repeats):
+            real, real_labels = self.batches.next() if phase.uses_real else (None, None)
+            used += self.global_batch_size if phase.uses_real else 0
+            inputs = PhaseInputs(
+                generator=self.train_nets["generator"], discriminator=self.train_nets["discriminator"],
+                real=real, real_labels=real_labels,
+                z=self.architecture.sample_latents(batch_size, self.device),
+                fake_labels=self.architecture.sample_labels(batch_size, self.device), step=self.step,
+                augment=self.augment)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(self.device, self.settings.amp):
+                out = phase.loss(inputs)
+            scaler.scale(out["loss"].float()).backward()
+            self.average_gradients(optimizer)  # over processes; nothing in a single one
+            scaler.step(optimizer)
+            scaler.update()
+            for key, value in out.items():
+                name = f"{phase.name}/{key}"
+                self._sums[name] = self._sums.get(name, 0) + value.detach().float()
+                self._counts[name] = self._counts.get(name, 0) + 1
+        if self.world > 1:  # buffers follow rank 0 (as DistributedDataParallel's), so the EMA copies agree
+            distributed.broadcast_modules([self.generator, self.discriminator], buffers_only=True)
+        return used
+
+    # ------------------------------------------------------------ maintenance
+    def log(self) -> None:
+        images, since = self._interval
+        now = time.perf_counter()
+        self._interval = (0, now)
+        record: dict[str, Any] = {"step": self.step, "images_seen": self.images_seen,
+                                  "elapsed_s": round(self.elapsed, 3),
+                                  "images_per_s": round(images / max(now - since, 1e-9), 2)}
+        means = {key: total / self._counts[key] for key, total in self._sums.items()}
+        if self.world > 1:
+            self.average_gradients.check()
+            if means:  # the mean over every process's batches, so every process sees the same numbers
+                means = dict(zip(means, distributed.all_reduce_mean(torch.stack(list(means.values())))))
+        for key, mean in means.items():
+            value = mean.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"Training diverged at step {self.step}: {key} is {value}. "
+                                       f"Try a lower learning rate, train.amp: off, or another seed.")
+            record[key] = value
+        self._sums, self._counts = {}, {}
+        if self.writes:
+            self.writer.append_stats(record)
+            if self._tensorboard:
+                for key, value in record.items():
+                    if key != "step":
+                        self._tensorboard.add_scalar(key, value, self.step)
+        self._notify("on_log", record)
+
+    def evaluate(self) -> None:
+        """Score the generator; its time goes into ``eval_seconds`` (and ``elapsed``), not into training time."""
+        self._clock()
+        result = self.evaluator.evaluate(self)
+        seconds = self._clock()
+        self.eval_seconds += seconds
+        every = self.evaluator.every_images
+        self._next_eval = (self.images_seen // every + 1) * every
+        record = {"step": self.step, "images_seen": self.images_seen, **result, "eval/seconds": round(seconds, 3)}
+        if not self.is_main:  # every process extracts its share of the features; rank 0 reports
+            return
+        if self.writer:
+            self.writer.append_stats(record)
+        self._notify("on_metrics", record)
+
+    @torch.no_grad()
+    def save_samples(self) -> None:
+        if not self.writer:
+            return
+        # Every process generates (a raw generator in training mode updates its batch-norm statistics,
+        # and synchronised batch norm needs every rank); rank 0 writes.
+        images = self.architecture.generate(self.sampling_generator, self.grid_z, self.grid_labels)
+        if self.is_main:
+            self._notify("on_file", "grid", self.writer.save_grid(images.float(), f"fakes{self.step:08d}"))
+
+    def save_checkpoint(self) -> None:
+        ranks = distributed.all_gather_objects(self._rank_state()) if self.world > 1 and self.writer else None
+        if not self.writes:
+            return
+        arch = self.architecture
+        metadata = {"kind": arch.kind, "architecture_config": arch.config.model_dump(mode="json"),
+                    "image": {"resolution": arch.image.resolution, "channels": arch.image.channels,
+                              "class_names": list(arch.image.class_names)}}
+        state = self.state_dict()
+        if ranks:
+            state["ranks"] = ranks  # rank r resumes with ranks[r]
+        files = checkpoint.save(self.writer.checkpoints, self.step, self.networks(), metadata,
+                                state, self.settings.keep_checkpoints)
+        self._notify("on_file", "checkpoint", files.weights)
 
     # ------------------------------------------------------------ state
     def networks(self) -> dict[str, nn.Module]:
@@ -146,7 +324,6 @@ class Trainer:
         return nets
 
     def state_dict(self) -> dict[str, Any]:
-        stats_offset = self.run_dir.stats_file.stat().st_size if self.run_dir and self.run_dir.stats_file.exists() else 0
         return {
             "step": self.step, "images_seen": self.images_seen, "elapsed": self.elapsed,
             "eval_seconds": self.eval_seconds,
@@ -155,7 +332,7 @@ class Trainer:
             "batches": self.batches.state_dict(),
             "rng": rng_state(),
             "log_sums": {k: v.detach().cpu() for k, v in self._sums.items()}, "log_counts": dict(self._counts),
-            "stats_offset": stats_offset,
+            "stats_offset": self.writer.stats_size() if self.writer else 0,
         }
 
     def _rank_state(self) -> dict[str, Any]:
@@ -163,27 +340,11 @@ class Trainer:
         return {"rng": rng_state(), "log_sums": {k: v.detach().cpu() for k, v in self._sums.items()},
                 "log_counts": dict(self._counts)}
 
-    def save_checkpoint(self) -> None:
-        ranks = distributed.all_gather_objects(self._rank_state()) if self.world > 1 and self.run_dir else None
-        if not (self.is_main and self.run_dir):
-            return
-        arch = self.architecture
-        metadata = {"kind": arch.kind, "architecture_config": arch.config.model_dump(mode="json"),
-                    "image": {"resolution": arch.image.resolution, "channels": arch.image.channels,
-                              "class_names": list(arch.image.class_names)}}
-        state = self.state_dict()
-        if ranks:
-            state["ranks"] = ranks  # rank r resumes with ranks[r]
-        files = checkpoint.save(self.run_dir.checkpoints, self.step, self.networks(), metadata,
-                                state, self.config.keep_checkpoints)
-        for cb in self.callbacks:
-            cb.on_file("checkpoint", files.weights)
-
     def resume(self) -> bool:
-        """Restore the latest checkpoint in the run directory, if any. Returns True if it did."""
+        """Restore the writer's latest checkpoint, if any. Returns True if it did."""
         files = None
-        if self.run_dir and (self.is_main or self.world == 1):
-            files = checkpoint.latest(self.run_dir.checkpoints)
+        if self.writer and (self.is_main or self.world == 1):
+            files = checkpoint.latest(self.writer.checkpoints)
         files = distributed.broadcast_object(files)  # every process resumes from the checkpoint rank 0 found
         if files is None:
             return False
@@ -203,10 +364,8 @@ class Trainer:
             set_rng_state(own["rng"])
         self._sums = {k: v.to(self.device) for k, v in own["log_sums"].items()}
         self._counts = dict(own["log_counts"])
-        if self.is_main and self.run_dir.stats_file.exists():
-            # Drop records written after this checkpoint; the replay writes them again.
-            with open(self.run_dir.stats_file, "r+b") as handle:
-                handle.truncate(state["stats_offset"])
+        if self.is_main:  # drop records written after this checkpoint; the replay writes them again
+            self.writer.truncate_stats(state["stats_offset"])
         return True
 
     def _own_state(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -221,157 +380,39 @@ class Trainer:
             return state
         return {"rng": None, "log_sums": state["log_sums"], "log_counts": state["log_counts"]}
 
-    # ------------------------------------------------------------ outputs
-    @torch.no_grad()
-    def save_samples(self) -> None:
-        if not self.run_dir:
-            return
-        # Every process generates (a raw generator in training mode updates its batch-norm statistics,
-        # and synchronised batch norm needs every rank); rank 0 writes.
-        images = self.architecture.generate(self.sampling_generator, self.grid_z, self.grid_labels)
-        if not self.is_main:
-            return
-        path = save_grid(images.float(), self.run_dir.grids / f"fakes{self.step:08d}.png")
-        for cb in self.callbacks:
-            cb.on_file("grid", path)
+    # ------------------------------------------------------------ helpers
+    def _notify(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
 
-    def _log(self, interval_images: int, interval_seconds: float) -> None:
-        record: dict[str, Any] = {"step": self.step, "images_seen": self.images_seen,
-                                  "elapsed_s": round(self.elapsed, 3),
-                                  "images_per_s": round(interval_images / max(interval_seconds, 1e-9), 2)}
-        means = {key: total / self._counts[key] for key, total in self._sums.items()}
-        if self.world > 1:
-            self.average_gradients.check()
-            if means:  # the mean over every process's batches, so every process sees the same numbers
-                means = dict(zip(means, distributed.all_reduce_mean(torch.stack(list(means.values())))))
-        for key, mean in means.items():
-            value = mean.item()
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"Training diverged at step {self.step}: {key} is {value}. "
-                                       f"Try a lower learning rate, train.amp: off, or another seed.")
-            record[key] = value
-        self._sums, self._counts = {}, {}
-        if self.is_main and self.run_dir:
-            with open(self.run_dir.stats_file, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            if self._tensorboard:
-                for key, value in record.items():
-                    if key != "step":
-                        self._tensorboard.add_scalar(key, value, self.step)
-        for cb in self.callbacks:
-            cb.on_log(record)
+    def _clock(self) -> float:
+        """Add the time since the last call to ``elapsed``; return it."""
+        now = time.perf_counter()
+        seconds, self._clock_at = now - self._clock_at, now
+        self.elapsed += seconds
+        return seconds
+
+    def _agree_on_clock(self) -> None:
+        """A wall-clock budget must end on the same step in every process: all take rank 0's clock."""
+        if self.world > 1 and self.settings.budget.wall_clock is not None:
+            clock = torch.tensor([self.elapsed, self.eval_seconds], dtype=torch.float64)
+            distributed.broadcast_tensors([clock])
+            self.elapsed, self.eval_seconds = clock.tolist()
 
     def _open_tensorboard(self) -> None:
-        if not (self.is_main and self.run_dir) or os.environ.get("GANZOO_TENSORBOARD", "1") == "0":
+        if not self.writes or os.environ.get("GANZOO_TENSORBOARD", "1") == "0":
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional
             return
-        self._tensorboard = SummaryWriter(str(self.run_dir.path / "tensorboard"), purge_step=self.step or None)
-
-    def _agree_on_clock(self) -> None:
-        """A wall-clock budget must end on the same step in every process: all take rank 0's clock."""
-        if self.world > 1 and self.config.wall_clock is not None:
-            clock = torch.tensor([self.elapsed, self.eval_seconds], dtype=torch.float64)
-            distributed.broadcast_tensors([clock])
-            self.elapsed, self.eval_seconds = clock.tolist()
-
-    # ------------------------------------------------------------ the loop
-    def train_step(self) -> int:
-        """One generator update and the discriminator updates scheduled with it; returns real images used."""
-        used = 0
-        for phase in self.phases:
-            if self.step % phase.every:
-                continue
-            trains = phase.trains
-            for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
-                net.requires_grad_(role == trains)
-            optimizer, scaler = self.optimizers[trains], self.scalers[trains]
-            batch_size = self.config.batch_size
-            for _ in range(phase.repeats):
-                real, real_labels = self.batches.next() if phase.uses_real else (None, None)
-                used += self.global_batch_size if phase.uses_real else 0
-                inputs = PhaseInputs(
-                    generator=self.train_nets["generator"], discriminator=self.train_nets["discriminator"],
-                    real=real, real_labels=real_labels,
-                    z=self.architecture.sample_latents(batch_size, self.device),
-                    fake_labels=self.architecture.sample_labels(batch_size, self.device), step=self.step,
-                    augment=self.augment)
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(self.device, self.config.amp):
-                    out = phase.loss(inputs)
-                scaler.scale(out["loss"].float()).backward()
-                self.average_gradients(optimizer)  # over processes; nothing in a single one
-                scaler.step(optimizer)
-                scaler.update()
-                for key, value in out.items():
-                    name = f"{phase.name}/{key}"
-                    self._sums[name] = self._sums.get(name, 0) + value.detach().float()
-                    self._counts[name] = self._counts.get(name, 0) + 1
-            if self.world > 1:  # buffers follow rank 0 (as DistributedDataParallel's), so the EMA copies agree
-                distributed.broadcast_modules([self.generator, self.discriminator], buffers_only=True)
-        if self.ema:  # once per step, after every generator phase (StyleGAN's Greg too)
-            self.ema.update(self.generator, self.images_seen + used)
-        return used
-
-    def run(self) -> dict[str, Any]:
-        resumed = self.resume()
-        start_step, start = self.step, time.perf_counter()
-        info = {"resumed": resumed, "step": self.step, "images_seen": self.images_seen,
-                "total_steps": self.estimated_total_steps(), "wall_clock": self.config.wall_clock,
-                "budget_reached": self.budget_reached(), "device": str(self.device),
-                "batch_size": self.config.batch_size, "world_size": self.world,
-                "global_batch_size": self.global_batch_size}
-        for cb in self.callbacks:
-            cb.on_start(info)
-        self._open_tensorboard()
-        if self.run_dir and not resumed:
-            if self.is_main:
-                self.run_dir.stats_file.write_text("")  # a run that died before its first checkpoint starts over
-                save_grid(self.data.images[: self.config.grid_size], self.run_dir.grids / "reals.png")
-            self.save_samples()
-        cfg = self.config
-        interval_images, tick, log_tick = 0, start, start
-        try:
-            while not self.budget_reached():
-                used = self.train_step()
-                self.step += 1
-                self.images_seen += used
-                interval_images += used
-                now = time.perf_counter()
-                self.elapsed += now - tick
-                tick = now
-                self._agree_on_clock()
-                done = self.budget_reached()
-                if self.step % cfg.log_every == 0 or done:
-                    self._log(interval_images, now - log_tick)
-                    interval_images, log_tick = 0, now
-                    # Periodic evaluation runs inside _log and adds to eval_seconds: count its time in elapsed
-                    # now, so elapsed - eval_seconds stays the training time (a reached wall-clock budget stays
-                    # reached, and the checkpoint holds both).
-                    after = time.perf_counter()
-                    self.elapsed += after - tick
-                    tick = after
-                if self.step % cfg.sample_every == 0 or done:
-                    self.save_samples()
-                if self.step % cfg.checkpoint_every == 0 or done:
-                    self.save_checkpoint()
-                self._agree_on_clock()
-        finally:
-            if self._tensorboard:
-                self._tensorboard.close()
-        wall = time.perf_counter() - start
-        summary = {"step": self.step, "images_seen": self.images_seen, "steps_this_session": self.step - start_step,
-                   "seconds_this_session": wall, "resumed": resumed}
-        for cb in self.callbacks:
-            cb.on_end(summary)
-        return summary
+        self._tensorboard = SummaryWriter(str(self.writer.tensorboard_dir), purge_step=self.step or None)
 
 
-def train(architecture: Architecture, data: ImageData, config: TrainSection, seed: int, device: torch.device,
-          run_dir: Optional[RunDir] = None, callbacks: list[Callback] = ()) -> Trainer:
+def train(architecture: Architecture, data: ImageData, settings: TrainSettings, seed: int, device: torch.device,
+          writer: Optional[RunWriter] = None, callbacks: list[Callback] = (),
+          evaluator: Optional[Evaluator] = None) -> Trainer:
     """Train (or resume) and return the trainer, whose networks hold the result."""
-    trainer = Trainer(architecture, data, config, seed, device, run_dir, list(callbacks))
+    trainer = Trainer(architecture, data, settings, seed, device, writer, list(callbacks), evaluator)
     trainer.run()
     return trainer

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
-from pydantic import ValidationError
 
 import ganzoo
-from ganzoo import distributed
 from ganzoo.api import FeatureExtractor, ImageData
+from ganzoo.engine import distributed
 from ganzoo.errors import GanzooWarning, PluginError, RecipeError
 from ganzoo.metrics import cache
 from ganzoo.metrics.errors import InputError
 from ganzoo.metrics.scores import frechet_distance, kernel_inception_distance, precision_recall
 from ganzoo.metrics.sources import ImageSource, dataset_source, generator_source
 from ganzoo.metrics.stats import FeatureStats, sample_indices
+from ganzoo.recipe import Document, check_plugin_section
 
 METRICS = ("fid", "kid", "pr")
 Progress = Callable[[str, int, int], None]  # (what, images done, images in all)
@@ -62,15 +62,9 @@ class LoadedExtractor:
 def build_extractor(host, kind: str, options: dict[str, Any], device: torch.device | str = "cpu",
                     reference: Optional[ImageData] = None, where: str = "extractor options") -> LoadedExtractor:
     """Find the extractor plugin, validate its options with its Config, and load it (weights, checks)."""
-    provider = host.feature_extractors.get(kind)  # PluginError (exit 2) naming what is installed
+    document = Document(f"The {where}", f"of '{kind}'", error=RecipeError)
+    provider, config = check_plugin_section(kind, options, host.feature_extractors, document)
     cls = provider.obj
-    try:
-        config = cls.Config.model_validate(options)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(options)'}: {e['msg']}" for e in exc.errors())
-        accepted = ", ".join(cls.Config.model_fields) or "none"
-        raise RecipeError(f"Invalid {where} for feature extractor '{kind}': {problems}. "
-                          f"Accepted options: {accepted}.") from None
     extractor = cls(config, device)
     extractor.load(reference)
     protocol = {"kind": kind, "space": extractor.space or kind, "dims": int(extractor.dims),
@@ -87,7 +81,7 @@ def extract(loaded: LoadedExtractor, source: ImageSource, batch_size: int = 32, 
     """Stream ``source`` through the extractor into float64 statistics (and a kept sample of features).
 
     Under torchrun every process extracts its own share of the images and the statistics are
-    reduced, so every process gets those of the whole stream (ganzoo.distributed).
+    reduced, so every process gets those of the whole stream (ganzoo.engine.distributed).
     """
     extractor = loaded.extractor
     first, stop = distributed.shard(source.count, batch_size)
@@ -187,7 +181,8 @@ def make_record(fake: FeatureStats, real: FeatureStats, settings: MetricSettings
         "ganzoo": ganzoo.__version__,
     }
     if not extractor.get("comparable_to_published"):
-        why = extractor.get("note") or f"measured in the '{extractor.get('space', extractor.get('kind'))}' feature space"
+        space = extractor.get("space", extractor.get("kind"))
+        why = extractor.get("note") or f"measured in the '{space}' feature space"
         protocol["note"] = f"{why}: not comparable to published FIDs"
     return {**result["scores"], "protocol": protocol}
 

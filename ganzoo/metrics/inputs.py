@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import torch
 import yaml
@@ -23,7 +23,17 @@ from ganzoo.errors import GanzooWarning, PluginError
 from ganzoo.metrics.errors import InputError
 from ganzoo.metrics.sources import ImageSource, dataset_source, folder_source, generator_source
 from ganzoo.metrics.stats import FeatureStats
-from ganzoo.rundir import RECIPE_FILE, RunDir
+from ganzoo.recipe import (
+    COMMON_DATA_FIELDS,
+    DataSection,
+    Document,
+    check_plugin_section,
+    load_data,
+    load_recipe,
+    resolve,
+    section_fields,
+)
+from ganzoo.rundir import RECIPE_FILE, RunDir, load_run
 
 KINDS_OF_INPUT = ("an image folder, a run directory, a statistics .npz, a recipe .yaml or a dataset spec "
                   "KIND[:field=value,...] (e.g. catalogue:size=2000,resolution=32)")
@@ -43,28 +53,17 @@ def parse_assignments(items: list[str], what: str = "--option") -> dict[str, Any
     return out
 
 
-def _explain(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(fields)'}: {e['msg']}" for e in exc.errors())
-
-
 def load_dataset_spec(spec: str, host) -> tuple[ImageData, dict[str, Any]]:
     """Load ``KIND[:field=value,...]`` through its dataset plugin (data.resolution defaults to 32, as in recipes)."""
-    from ganzoo.data import load_data
-    from ganzoo.recipe import DataSection
     kind, _, rest = spec.partition(":")
     parts = [p for p in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)", rest) if p.strip()]
     fields = parse_assignments(parts, what=f"Dataset spec '{spec}': field")
+    document = Document("Dataset spec", f"'{spec}'", error=InputError)
     try:
         section = DataSection.model_validate({"kind": kind, **fields})
     except ValidationError as exc:
-        raise InputError(f"Dataset spec '{spec}' is invalid: {_explain(exc)}.") from None
-    provider = host.datasets.get(kind)
-    own = {k: v for k, v in section.model_dump().items() if k not in ("kind", "resolution", "channels")}
-    try:
-        config = provider.obj.Config.model_validate(own)
-    except ValidationError as exc:
-        accepted = ", ".join(["resolution", "channels", *provider.obj.Config.model_fields])
-        raise InputError(f"Dataset spec '{spec}' is invalid: {_explain(exc)}. Fields of '{kind}': {accepted}.") from None
+        raise document.explain(exc, DataSection) from None
+    _, config = check_plugin_section(kind, section_fields(section, COMMON_DATA_FIELDS), host.datasets, document)
     data = load_data(SimpleNamespace(recipe=SimpleNamespace(data=section), data_config=config, source=spec), host)
     described = {"kind": kind, "resolution": section.resolution, "channels": section.channels,
                  **config.model_dump(mode="json")}
@@ -73,7 +72,6 @@ def load_dataset_spec(spec: str, host) -> tuple[ImageData, dict[str, Any]]:
 
 def load_recipe_data(resolved, host) -> tuple[ImageData, dict[str, Any]]:
     """A resolved recipe's data, as training saw it, and what to record about it."""
-    from ganzoo.data import load_data
     data = load_data(resolved, host)
     described = resolved.to_dict()["data"]
     return data, {"kind": described["kind"], "split": getattr(resolved.data_config, "split", None), "data": described}
@@ -81,7 +79,6 @@ def load_recipe_data(resolved, host) -> tuple[ImageData, dict[str, Any]]:
 
 def load_run_data(run_dir: RunDir, host) -> tuple[Any, ImageData, dict[str, Any]]:
     """(resolved recipe, data, info) of a run directory; warns when the data changed since training."""
-    from ganzoo.recipe import resolve
     resolved = resolve(run_dir.read_recipe(), host, source=str(run_dir.recipe_file))
     data, info = load_recipe_data(resolved, host)
     trained_on = run_dir.read_info().get("data", {}).get("content_sha256")
@@ -101,7 +98,6 @@ def load_labelled_source(arg: str, host) -> tuple[ImageData, dict[str, Any]]:
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise InputError(f"Recipe '{path}' does not exist.")
-        from ganzoo.recipe import load_recipe
         return load_recipe_data(load_recipe(path, host), host)
     if path.exists():
         raise InputError(f"'{arg}' is not a run directory or a recipe. For a folder of images with one sub-folder "
@@ -128,7 +124,7 @@ class Side:
     label: str
     stats: Optional[FeatureStats] = None
     source: Optional[ImageSource] = None
-    generator: Optional[str] = None  # "ema" or "raw" when the images come from a run's generator
+    generator: Optional[Literal["ema", "raw"]] = None  # when the images come from a run's generator
 
 
 def open_side(arg: str, host, device: torch.device, n_fake: int, n_real: Optional[int], seed: int,
@@ -139,7 +135,6 @@ def open_side(arg: str, host, device: torch.device, n_fake: int, n_real: Optiona
             raise InputError(f"Statistics file '{path}' does not exist.")
         return Side(f"'{path}'", stats=FeatureStats.load(path))
     if path.is_dir() and (path / RECIPE_FILE).exists():
-        from ganzoo.runner import load_run
         run = load_run(path, host, device, prefer_ema=prefer_ema)
         which = "ema" if run.which == "generator_ema" else "raw"
         info = {"type": "generator", "run": str(path), "run_id": run.run_dir.read_info().get("run_id"),
@@ -153,7 +148,6 @@ def open_side(arg: str, host, device: torch.device, n_fake: int, n_real: Optiona
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise InputError(f"Recipe '{path}' does not exist.")
-        from ganzoo.recipe import load_recipe
         data, info = load_recipe_data(load_recipe(path, host), host)
         label = f"data of recipe {path}"
         return Side(label, source=dataset_source(data, label, {"type": "dataset", **info}, n_real))

@@ -131,7 +131,7 @@ def folder_source(path: Path) -> ImageSource:
 def generator_source(architecture, generator, count: int, seed: int, device: torch.device, label: str,
                      info: dict[str, Any]) -> ImageSource:
     """``count`` images from ``generator``, latents drawn as ganzoo.export does (image i depends only on seed)."""
-    from ganzoo.export import generate_batches
+    from ganzoo.export.generate import generate_batches
 
     def batches(batch_size: int, first: int = 0, stop: Optional[int] = None) -> Iterator[torch.Tensor]:
         was_training = generator.training

@@ -20,7 +20,7 @@ from string import Template
 
 from ganzoo import PLUGIN_API_VERSION, __version__
 from ganzoo.errors import UsageError
-from ganzoo.registry import did_you_mean
+from ganzoo.host.registry import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,8 @@ def create(name: str, type_name: str, target: Path) -> list[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target if fill else target.parent))
     except OSError as exc:
-        raise UsageError(f"Cannot create {target}: {exc.strerror or exc}. Choose another folder with --dir PATH.") from None
+        raise UsageError(f"Cannot create {target}: {exc.strerror or exc}. Choose another folder with "
+                         f"--dir PATH.") from None
     try:
         for rel, text in sorted(rendered.items()):
             path = staging / rel

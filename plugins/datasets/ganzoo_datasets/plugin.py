@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ganzoo.api import hookimpl
-
 from ganzoo_datasets.catalogue import CatalogueDataset
 from ganzoo_datasets.fashion_mnist import FashionMNISTDataset
 from ganzoo_datasets.folder import FolderDataset

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ganzoo.api import hookimpl
-
 from ganzoo_features.domain import DomainExtractor
 from ganzoo_features.inception import InceptionExtractor
 

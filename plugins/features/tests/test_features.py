@@ -55,7 +55,6 @@ def pictures(path, n, seed, mode="RGB", size=20):
     path.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     for i in range(n):
-        shape = (size, size, 3) if mode == "RGB" else (size, size)
         # Smooth-ish content: a random gradient plus noise, so images differ in more than noise.
         base = np.linspace(0, rng.uniform(50, 255), size)[None, :] + rng.normal(0, 30, (size, size))
         array = np.clip(base[..., None] * rng.uniform(0.3, 1, 3) if mode == "RGB" else base, 0, 255)

@@ -6,7 +6,8 @@ from typing import Any, Literal, Optional, Union
 from PIL import Image, ImageCms
 from pydantic import Field, field_validator, model_validator
 
-from ganzoo.api import TRAINED_ALGORITHMIC_MEDIA, GanzooError, PluginConfig, PostProcessor, provenance_record
+from ganzoo.api import GanzooError, PluginConfig, PostProcessor
+from ganzoo.provenance import TRAINED_ALGORITHMIC_MEDIA, provenance_record
 from ganzoo_postprocess._common import Colour, rgba
 
 HOLDS_ALPHA = {"png": True, "jpeg": False, "webp": True}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ganzoo.api import hookimpl
-
 from ganzoo_postprocess.presets import STEPS, Preset
 
 GANZOO_PLUGIN_API = "1.0"  # the plugin API this plugin is written against

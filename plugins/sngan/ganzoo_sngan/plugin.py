@@ -1,6 +1,5 @@
 """The module the `ganzoo` entry point names: hands ganzoo what this distribution provides."""
 from ganzoo.api import hookimpl
-
 from ganzoo_sngan.architecture import SNGAN
 
 # The ganzoo plugin API this code is written against ("major.minor"). ganzoo loads the

@@ -13,7 +13,8 @@ def test_contract():
 
 
 def test_contract_conditional():
-    check_architecture(StyleGANLite, {"preset": "tiny", "conditional": True}, resolutions=(16,), channels=(3,), classes=3)
+    check_architecture(StyleGANLite, {"preset": "tiny", "conditional": True}, resolutions=(16,), channels=(3,),
+                       classes=3)
 
 
 @pytest.mark.parametrize("config", [{"preset": "tiny"}, {"preset": "tiny", "conditional": True, "path_length": 2.0,
@@ -55,7 +56,8 @@ def test_discriminator_output_uses_the_equalised_learning_rate_and_mbstd_group()
     from pydantic import ValidationError
 
     from ganzoo_stylegan_lite.layers import EqualLinear
-    arch = StyleGANLite(StyleGANLiteConfig(preset="tiny", conditional=True, mbstd_group=8), ImageSpec(16, 3, ("a", "b")))
+    arch = StyleGANLite(StyleGANLiteConfig(preset="tiny", conditional=True, mbstd_group=8),
+                        ImageSpec(16, 3, ("a", "b")))
     D = arch.build_discriminator()
     assert isinstance(D.out, EqualLinear) and isinstance(D.embed, EqualLinear) and D.mbstd_group == 8
     assert not any(type(m) is torch.nn.Linear for m in D.modules())  # every layer equalised
@@ -103,5 +105,5 @@ def test_ema_updates_once_per_step_with_two_generator_phases(monkeypatch):
     monkeypatch.setattr(EMA, "update", lambda self, source, seen: calls.append(seen) or original(self, source, seen))
     arch = StyleGANLite(StyleGANLiteConfig(preset="tiny", path_length=2.0, path_length_every=1), ImageSpec(16, 3))
     data = ImageData(torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8))
-    Trainer(arch, data, TrainSection(steps=3, batch_size=4), seed=0, device=torch.device("cpu")).run()
+    Trainer(arch, data, TrainSection(steps=3, batch_size=4).to_settings(), seed=0, device=torch.device("cpu")).run()
     assert len(calls) == 3 and calls == sorted(calls)

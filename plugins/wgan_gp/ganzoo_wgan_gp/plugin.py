@@ -1,6 +1,5 @@
 """Entry point module: hands WGAN-GP to the ganzoo host."""
 from ganzoo.api import hookimpl
-
 from ganzoo_wgan_gp.architecture import WGANGP
 
 GANZOO_PLUGIN_API = "1.0"  # the plugin API this plugin is written against

@@ -1,14 +1,27 @@
-"""Training progress for people: a rich bar on a terminal, plain lines in logs and CI."""
+"""Progress for people, one factory per kind of work: a rich bar on a terminal, plain lines in logs and CI.
+
+- ``training(console)``: a training callback (``RichProgress`` or ``PlainProgress``)
+- ``images(total, label)``: a per-image callback for generating and post-processing
+- ``features()``: a per-source callback for feature extraction (on stderr)
+"""
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ganzoo.cli.common import console as default_console
+from ganzoo.cli.common import err_console
 from ganzoo.engine.loop import Callback
+
+
+def _bar(*columns: Any, console: Console, transient: bool = False) -> Progress:
+    return Progress(*columns, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                    TimeRemainingColumn(), console=console, transient=transient)
 
 
 def format_losses(record: dict[str, Any], limit: int = 4) -> str:
@@ -24,7 +37,7 @@ class RichProgress(Callback):
                                  TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=console)
         self.task = None
 
-    def on_start(self, info: dict[str, Any]) -> None:
+    def on_start(self, trainer, info: dict[str, Any]) -> None:
         if info["budget_reached"]:
             self.console.print(f"Already trained to step {info['step']}; nothing left to train.")
         elif info["resumed"]:
@@ -34,14 +47,14 @@ class RichProgress(Callback):
         self.task = self.progress.add_task("train", total=info["total_steps"], completed=info["step"],
                                            speed="", losses="")
 
-    def on_log(self, record: dict[str, Any]) -> None:
+    def on_log(self, trainer, record: dict[str, Any]) -> None:
         self.progress.update(self.task, completed=record["step"], speed=f"{record['images_per_s']:.0f} img/s",
                              losses=format_losses(record))
 
-    def on_end(self, summary: dict[str, Any]) -> None:
+    def on_end(self, trainer, summary: dict[str, Any]) -> None:
         self.progress.stop()
 
-    def on_metrics(self, record: dict[str, Any]) -> None:
+    def on_metrics(self, trainer, record: dict[str, Any]) -> None:
         self.console.print(format_eval(record), highlight=False, soft_wrap=True, markup=False)  # printed above the bar
 
 
@@ -52,7 +65,7 @@ class PlainProgress(Callback):
         self.console, self.interval = console, interval
         self.total, self.last = 0, 0.0
 
-    def on_start(self, info: dict[str, Any]) -> None:
+    def on_start(self, trainer, info: dict[str, Any]) -> None:
         self.total = info["total_steps"]
         if info["budget_reached"]:
             self.console.print(f"Already trained to step {info['step']}; nothing left to train.")
@@ -61,16 +74,17 @@ class PlainProgress(Callback):
         budget = f"{self.total} steps" if self.total is not None else f"{info['wall_clock']:g} s of training"
         self.console.print(f"{verb}: {budget}, batch {info['batch_size']}, device {info['device']}")
 
-    def on_log(self, record: dict[str, Any]) -> None:
+    def on_log(self, trainer, record: dict[str, Any]) -> None:
         now = time.monotonic()
         if now - self.last < self.interval and (self.total is None or record["step"] < self.total):
             return
         self.last = now
         total = f"/{self.total}" if self.total is not None else ""
         self.console.print(f"step {record['step']}{total}  {record['images_per_s']:.0f} img/s  "
-                           f"elapsed {record['elapsed_s']:.0f}s  {format_losses(record)}", highlight=False, soft_wrap=True)
+                           f"elapsed {record['elapsed_s']:.0f}s  {format_losses(record)}", highlight=False,
+                           soft_wrap=True)
 
-    def on_metrics(self, record: dict[str, Any]) -> None:
+    def on_metrics(self, trainer, record: dict[str, Any]) -> None:
         self.console.print(format_eval(record), highlight=False, soft_wrap=True, markup=False)
 
 
@@ -100,3 +114,64 @@ def describe_run_dir(path: Path) -> list[str]:
         count = sum(1 for f in sub.rglob("*") if f.is_file())
         lines.append(f"{sub.name}/ ({count} files)")
     return lines
+
+
+def training(console: Console = default_console) -> Callback:
+    """The training callback for this console: a bar on a terminal, plain lines otherwise."""
+    return RichProgress(console) if console.is_terminal else PlainProgress(console)
+
+
+class ImageProgress:
+    """Per-image callback: a rich progress bar that appears with the first image (on a terminal only)."""
+
+    def __init__(self, total: int, label: str, console: Console = default_console):
+        self.total, self.label, self.console = total, label, console
+        self.progress: Optional[Progress] = None
+
+    def __call__(self, path: Path) -> None:
+        if not self.console.is_terminal:
+            return
+        if self.progress is None:
+            self.progress = _bar(TextColumn(f"[bold]{self.label}"), console=self.console)
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=self.total)
+        self.progress.advance(self.task)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@contextlib.contextmanager
+def images(total: int, label: str) -> Iterator[Callable[[Path], None]]:
+    """An ImageProgress that is closed afterwards, whatever happens."""
+    bar = ImageProgress(total, label)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+@contextlib.contextmanager
+def features() -> Iterator[Callable[[str, int, int], None]]:
+    """A callback for feature extraction: a bar on a terminal, one line per source otherwise (stderr)."""
+    if err_console.is_terminal:
+        bar = _bar(TextColumn("features: {task.description}"), console=err_console, transient=True)
+        tasks: dict[str, Any] = {}
+
+        def report(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        with bar:
+            yield report
+    else:
+        started: set[str] = set()
+
+        def report(label: str, done: int, total: int) -> None:
+            if label not in started:
+                started.add(label)
+                err_console.print(f"Extracting features: {label} ({total:,} images)", highlight=False)
+
+        yield report

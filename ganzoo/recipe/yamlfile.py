@@ -16,7 +16,8 @@ def read_yaml(path: Path, what: str = "Recipe") -> tuple[Any, dict[Loc, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RecipeError(f"{what} file {path} does not exist. Check the path (relative paths are taken from {Path.cwd()}).") from None
+        raise RecipeError(f"{what} file {path} does not exist. Check the path (relative paths are taken from "
+                          f"{Path.cwd()}).") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{what} file {path} cannot be read: {exc}.") from None
     try:

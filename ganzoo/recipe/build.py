@@ -1,12 +1,15 @@
-"""Building a recipe's dataset through its plugin, and the channel conversion every dataset gets."""
+"""A resolved recipe's dataset and architecture, built through their plugins.
+
+Every dataset also gets the channel conversion the recipe asks for.
+"""
 from __future__ import annotations
 
 import torch
 
-from ganzoo.api import ImageData
-from ganzoo.errors import GanzooError
+from ganzoo.api import Architecture, ImageData, ImageSpec
+from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.host import Host
-from ganzoo.recipe import ResolvedRecipe
+from ganzoo.recipe.models import ResolvedRecipe
 
 
 def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -36,3 +39,12 @@ def load_data(resolved: ResolvedRecipe, host: Host) -> ImageData:
     if section.channels:
         data = ImageData(convert_channels(data.images, section.channels), data.labels, data.class_names)
     return data
+
+
+def build_architecture(resolved: ResolvedRecipe, host: Host, image: ImageSpec) -> Architecture:
+    kind = resolved.recipe.architecture.kind
+    try:
+        return host.architectures.get(kind).obj(resolved.architecture_config, image)
+    except ValueError as exc:
+        raise RecipeError(f"Recipe {resolved.source}: architecture '{kind}' cannot be built for the data "
+                          f"(data.resolution {image.resolution}, {image.channels} channel(s)): {exc}.") from None

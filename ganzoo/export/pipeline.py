@@ -29,15 +29,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from PIL import Image, ImageCms, ImageOps
-from pydantic import ValidationError
 
 from ganzoo.api import PostProcessor
-from ganzoo.errors import GanzooError, PluginError, RecipeError
+from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.fileio import atomic_path
 from ganzoo.host import Host
 from ganzoo.provenance import embed, png_info, provenance_record, read_provenance
-from ganzoo.recipe import _explain, _where
-from ganzoo.yamlsrc import read_yaml
+from ganzoo.recipe import Document, ResolvedRecipe, check_plugin_section
+from ganzoo.recipe.yamlfile import read_yaml
 
 # format -> (file extension, can it hold transparency)
 FORMATS = {"png": (".png", True), "jpeg": (".jpg", False), "webp": (".webp", True)}
@@ -72,22 +71,22 @@ class Pipeline:
 def build_steps(items: list[tuple[str, Any]], host: Host, source: str, what: str = "Pipeline file",
                 lines: dict | None = None, prefix: tuple = ("steps",)) -> Pipeline:
     """Validate ``(kind, fields)`` items with each plugin's Config and build the steps."""
-    lines = lines or {}
+    document = Document(what, source, lines or {}, PipelineError)
     pipeline = Pipeline(source=f"{what} {source}")
     for i, (kind, fields) in enumerate(items):
         loc = prefix + (i,)
-        try:
-            provider = host.postprocessors.get(kind)
-        except PluginError as exc:
-            raise PipelineError(f"{what} {source} is invalid: {_where(lines, loc + ('kind',))}: {exc}") from None
-        try:
-            config = provider.obj.Config.model_validate(fields)
-        except ValidationError as exc:
-            message = _explain(exc, source, lines, provider.obj.Config, prefix=loc, what=f"postprocessor '{kind}'")
-            raise PipelineError(message.replace("Recipe ", f"{what} ", 1)) from None
+        provider, config = check_plugin_section(kind, fields, host.postprocessors, document, loc)
         pipeline.steps.append(provider.obj(config))
         pipeline.labels.append(f"{'.'.join(map(str, loc))} ({kind})")
     return pipeline
+
+
+def pipeline_of(resolved: ResolvedRecipe, host: Host) -> Pipeline:
+    """The steps of a resolved recipe's ``export.postprocess``."""
+    steps = resolved.recipe.export.postprocess
+    built = [host.postprocessors.get(step.kind).obj(cfg) for step, cfg in zip(steps, resolved.postprocess_configs)]
+    labels = [f"export.postprocess.{i} ({step.kind})" for i, step in enumerate(steps)]
+    return Pipeline(built, labels, f"Recipe {resolved.source}")
 
 
 def load_pipeline(path: str | Path, host: Host) -> Pipeline:
@@ -104,11 +103,12 @@ def load_pipeline(path: str | Path, host: Host) -> Pipeline:
         raise PipelineError(f"Pipeline file {path} must be a list of steps, or a mapping with a 'steps' list (and "
                             f"optionally a 'description'); each step is a mapping with a 'kind' (see `ganzoo plugins`) "
                             f"and that post-processor's fields. Got: {_short(data)}.")
+    document = Document("Pipeline file", str(path), lines, PipelineError)
     items = []
     for i, step in enumerate(steps):
         if not isinstance(step, dict) or not isinstance(step.get("kind"), str):
-            raise PipelineError(f"Pipeline file {path} is invalid: {_where(lines, prefix + (i,))}: each step must be a "
-                                f"mapping with a 'kind' (see `ganzoo plugins`), got {_short(step)}.")
+            raise document.invalid(prefix + (i,), f"each step must be a mapping with a 'kind' (see `ganzoo plugins`), "
+                                                  f"got {_short(step)}.")
         items.append((step["kind"], {k: v for k, v in step.items() if k != "kind"}))
     return build_steps(items, host, str(path), lines=lines, prefix=prefix)
 

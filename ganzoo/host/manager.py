@@ -16,13 +16,13 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Iterable, Union
+from typing import Iterable, Literal, Union
 
 import pluggy
 
-from ganzoo import apiversion, hookspecs
 from ganzoo.errors import GanzooWarning, PluginError
-from ganzoo.registry import CATEGORIES, Registry
+from ganzoo.host import apiversion, hookspecs
+from ganzoo.host.registry import CATEGORIES, Registry
 
 ENTRY_POINT_GROUP = "ganzoo"
 _HOOK_OF_CATEGORY = {
@@ -42,7 +42,7 @@ class PluginRecord:
     version: str
     hooks: list[str] = field(default_factory=list)
     provides: dict[str, list[str]] = field(default_factory=dict)
-    status: str = "loaded"  # loaded | failed | disabled | incompatible
+    status: Literal["loaded", "failed", "disabled", "incompatible"] = "loaded"
     error: str = ""
     api: str = ""  # the plugin API version it declares ("": undeclared, taken as 1.0, or never imported)
 
@@ -167,7 +167,8 @@ class Host:
                 self.registries[category].remove(kind)
         record.provides = {}
 
-    def _fail(self, record: PluginRecord, error: str, status: str = "failed") -> PluginRecord:
+    def _fail(self, record: PluginRecord, error: str,
+              status: Literal["failed", "incompatible"] = "failed") -> PluginRecord:
         record.status, record.error = status, error.rstrip(".")
         self.records.append(record)
         label = f"{record.distribution} {record.version}".strip()

@@ -7,11 +7,18 @@ from typing import Any, Callable, Iterable, Optional
 import torch
 from torch import nn
 
-from ganzoo.api import Architecture, PostProcessor, to_uint8_images
+from ganzoo.api import Architecture, ImageSpec, PostProcessor, to_uint8_images
+from ganzoo.engine.images import to_pil
 from ganzoo.errors import UsageError
-from ganzoo.images import to_pil
-from ganzoo.pipeline import Pipeline, run_parallel, write_image
+from ganzoo.export.pipeline import Pipeline, check_pipeline, probe_images, run_parallel, write_image
 from ganzoo.provenance import provenance_record
+
+
+def check_export(pipeline: Pipeline, image: ImageSpec, provenance: bool, meta: Optional[dict] = None) -> None:
+    """Try the export pipeline on a test image like the generator's output (raises PipelineError, exit 2)."""
+    size = (image.resolution, image.resolution)
+    meta = {"run_id": None, "kind": None, "seed": None, **(meta or {})}
+    check_pipeline(pipeline, probe_images(["L" if image.channels == 1 else "RGB"], size), meta, provenance)
 
 
 @torch.no_grad()
@@ -79,3 +86,32 @@ def write_images(batches, out_dir: Path, pipeline: Iterable[PostProcessor] | Pip
     out_dir.mkdir(parents=True, exist_ok=True)
     run_parallel(tasks(), workers, done)
     return sorted(written)
+
+
+def class_labels(architecture: Architecture, value: Optional[str], count: int) -> Optional[torch.Tensor]:
+    """Labels for ``--class NAME|INDEX``: all ``count`` images of that class (None: classes drawn at random)."""
+    if value is None:
+        return None
+    names = architecture.image.class_names
+    if not architecture.conditional:
+        raise UsageError(f"--class {value}: this run's '{architecture.kind}' generator is not class-conditional "
+                          f"(train with architecture.conditional: true on labelled data).")
+    if value in names:
+        index = names.index(value)
+    elif value.isdigit() and int(value) < len(names):
+        index = int(value)
+    else:
+        listing = ", ".join(f"{i} {name}" for i, name in enumerate(names))
+        raise UsageError(f"--class {value} is not a class of this run. Classes: {listing}.")
+    return torch.full((count,), index, dtype=torch.int64)
+
+
+def sampling_options(architecture: Architecture, **options: Any) -> dict[str, Any]:
+    """The sampling knobs that were set, refused when the architecture does not offer them."""
+    chosen = {k: v for k, v in options.items() if v is not None}
+    for name in chosen:
+        if name not in architecture.sampling_options:
+            offered = ", ".join(architecture.sampling_options) or "none"
+            raise UsageError(f"--{name}: '{architecture.kind}' does not offer this sampling option "
+                              f"(it offers: {offered}).")
+    return chosen

@@ -1,4 +1,4 @@
-"""`ganzoo compare COMPARE.yaml` (registered on ganzoo.cli.app): entries trained under one protocol, and a report.
+"""`ganzoo compare COMPARE.yaml`: entries trained under one protocol, and a report.
 
 It only wires and draws; the work is in ganzoo.compare.
 """
@@ -12,23 +12,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ganzoo.cli import app, console, err_console, friendly
+from ganzoo.cli import progress
+from ganzoo.cli.common import console, err_console, exit_on_user_error, plugin_host, say
 
 CompareSetOption = typer.Option(None, "--set", help="Override a compare field, e.g. --set budget.images=20000 "
                                                     "(repeatable).")
 
 
-def _host():
-    from ganzoo.host import default_host
-    return default_host()
-
-
-def _log(line: str) -> None:
-    console.print(line, highlight=False, soft_wrap=True, markup=False)
-
-
-@app.command()
-@friendly
+@exit_on_user_error
 def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs/compare.md)."),
             set_: Optional[List[str]] = CompareSetOption,
             fresh: bool = typer.Option(False, "--fresh", help="Archive this compare's run directories and train "
@@ -42,14 +33,13 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
     from ganzoo.compare.recipe import load_compare
     from ganzoo.compare.report import write_report
     from ganzoo.compare.results import collect
-    from ganzoo.compare.run import prepare, train_here, train_on_gpus, write_plan
+    from ganzoo.compare.run import check_and_plan, train_here, train_on_gpus, write_plan
     from ganzoo.compare.tables import leaderboard
-    from ganzoo.progress import PlainProgress, RichProgress
-    host = _host()
+    host = plugin_host()
     spec = load_compare(file, host, set_ or [])
     console.print(f"Compare [bold]{file}[/]: {len(spec.entries)} entries x {len(spec.spec.seeds)} seed(s) on "
                   f"{spec.data['kind']}, {spec.budget_label} per run -> {spec.output}", highlight=False)
-    prepared = prepare(spec, host, fresh, _log, dry_run)
+    prepared = check_and_plan(spec, host, fresh, say, dry_run)
     plan = {"new": "train", "partial": "resume", "finished": "finished, skipped"}
     for status in prepared.statuses:
         console.print(f"  {status.run.name}: {plan[status.state]}" + (f" ({status.detail})" if status.detail else ""),
@@ -60,15 +50,15 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
     write_plan(spec)
     try:
         if prepared.gpus:
-            _log(f"{len(prepared.gpus)} GPUs: one run per GPU at a time ({', '.join(prepared.gpus)}).")
-            outcomes = train_on_gpus(spec, prepared, fresh, _log)
+            say(f"{len(prepared.gpus)} GPUs: one run per GPU at a time ({', '.join(prepared.gpus)}).")
+            outcomes = train_on_gpus(spec, prepared, fresh, say)
         else:
             def callbacks(status, index, total):
                 verb = "resuming" if status.state == "partial" else "training"
                 console.print(f"[bold][{index + 1}/{total}] {status.run.name}[/]: {verb} "
                               f"{status.run.resolved.recipe.architecture.kind}, seed {status.run.seed}",
                               highlight=False)
-                return [RichProgress(console) if console.is_terminal else PlainProgress(console)]
+                return [progress.training()]
 
             outcomes = train_here(spec, prepared, host, fresh, callbacks)
     except KeyboardInterrupt:
@@ -92,3 +82,7 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
         err_console.print(f"[red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)
     if failures:
         raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(compare)

@@ -29,7 +29,6 @@ from torch import nn
 from ganzoo.engine.device import pick_device
 from ganzoo.errors import GanzooError, GanzooWarning, RecipeError
 
-
 # ------------------------------------------------------------------ who am I
 
 def launched() -> bool:

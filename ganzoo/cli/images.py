@@ -1,0 +1,118 @@
+"""`ganzoo generate`, `ganzoo postprocess`, `ganzoo inspect`: images from a run, pipelines over photos, provenance."""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ganzoo.cli import progress
+from ganzoo.cli.common import DeviceOption, JsonOption, WorkersOption, console, exit_on_user_error, plugin_host
+from ganzoo.errors import GanzooError
+
+
+@exit_on_user_error
+def generate(run_dir: Path = typer.Argument(..., help="A run directory."),
+             n: int = typer.Option(64, "-n", min=1, help="How many images."),
+             out: Path = typer.Option(..., "--out", help="Folder for the images."),
+             seed: int = typer.Option(0, "--seed", min=0, help="Latent seed: same seed, same images."),
+             raw: bool = typer.Option(False, "--raw", help="Use the raw generator instead of the EMA one."),
+             device: str = DeviceOption,
+             batch_size: int = typer.Option(64, "--batch-size", min=1),
+             class_: Optional[str] = typer.Option(None, "--class", help="Only this class (name or index), "
+                                                  "for class-conditional runs."),
+             truncation: Optional[float] = typer.Option(None, "--truncation", help="Truncation psi (0..1] for "
+                                                        "architectures that support it, e.g. stylegan-lite."),
+             postprocess: Optional[Path] = typer.Option(None, "--postprocess", help="Pipeline file (YAML) each image "
+                                                        "goes through; see docs/postprocess.md."),
+             provenance: bool = typer.Option(True, "--provenance/--no-provenance",
+                                             help="Embed machine-readable AI-generated metadata."),
+             workers: Optional[int] = WorkersOption):
+    """Write images from a run's (EMA) generator: PNGs, or whatever the --postprocess pipeline makes."""
+    from ganzoo.engine.device import pick_device
+    from ganzoo.export import Pipeline, check_export, generate_batches, load_pipeline, write_images
+    from ganzoo.export.generate import class_labels, sampling_options
+    from ganzoo.rundir import load_run
+    dev = pick_device(device)
+    pipeline = load_pipeline(postprocess, plugin_host()) if postprocess else Pipeline()
+    loaded = load_run(run_dir, plugin_host(), dev, prefer_ema=not raw)
+    check_export(pipeline, loaded.architecture.image, provenance)  # a bad pipeline fails before anything is written
+    labels = class_labels(loaded.architecture, class_, n)
+    options = sampling_options(loaded.architecture, truncation=truncation)
+    batches = generate_batches(loaded.architecture, loaded.generator, n, seed, dev, batch_size, labels, **options)
+    info = loaded.run_dir.read_info()
+    meta = {"run_id": info.get("run_id"), "kind": loaded.architecture.kind, "seed": seed,
+            "recipe_digest": info.get("recipe_digest") or loaded.resolved.digest()}  # the digest the run recorded
+    with progress.images(n, "generate") as on_image:
+        written = write_images(batches, out, pipeline, meta, loaded.architecture.image.class_names, on_image,
+                               provenance=provenance, workers=workers)
+    console.print(f"Wrote {len(written)} images from {loaded.which} at step {loaded.step} to {out}", highlight=False)
+
+
+@exit_on_user_error
+def postprocess(in_dir: Path = typer.Argument(..., help="Folder of images (searched recursively) or one image: "
+                                                        "generated ones or ordinary photos."),
+                out_dir: Path = typer.Argument(..., help="Folder for the results (sub-folders are mirrored)."),
+                pipeline: Path = typer.Option(..., "--pipeline", "-p", help="Pipeline file (YAML) listing the steps; "
+                                                                         "see docs/postprocess.md."),
+                workers: Optional[int] = WorkersOption,
+                provenance: bool = typer.Option(True, "--provenance/--no-provenance",
+                                                help="Carry the AI-generated label found in an input into its "
+                                                     "output.")):
+    """Run a folder of images through a post-processing pipeline. A bad pipeline fails before anything is written."""
+    from ganzoo.export.pipeline import find_inputs, load_pipeline, process_folder
+    steps = load_pipeline(pipeline, plugin_host())
+    inputs = find_inputs(in_dir, out_dir)
+    started = time.monotonic()
+    with progress.images(len(inputs), "postprocess") as on_image:
+        written = process_folder(in_dir, out_dir, steps, workers, provenance, on_image, inputs)
+    kinds = ", ".join(f"{n} {ext.lstrip('.')}" for ext, n in sorted(Counter(p.suffix for p in written).items()))
+    console.print(f"Wrote {len(written)} images ({kinds}) to {out_dir} in {time.monotonic() - started:.1f}s",
+                  highlight=False)
+
+
+@exit_on_user_error
+def inspect(image: Path = typer.Argument(..., help="An image file (PNG, JPEG, WebP...)."),
+            as_json: bool = JsonOption):
+    """Show whether an image is labelled AI-generated, and its provenance record (generator, run, seed, class...)."""
+    from PIL import Image
+
+    from ganzoo.provenance import read_provenance
+    if not image.is_file():
+        raise GanzooError(f"{image} is not a file (relative paths are taken from {Path.cwd()}).")
+    try:
+        with Image.open(image) as opened:
+            facts = {"file": str(image), "format": (opened.format or "").lower(), "size": list(opened.size),
+                     "mode": opened.mode}
+            found = read_provenance(opened)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise GanzooError(f"{image} cannot be read as an image: {exc}.") from None
+    facts.update(found.as_dict())
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2))
+        return
+    table = Table(title=str(image), show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("format", f"{facts['format']} {facts['size'][0]}x{facts['size'][1]} {facts['mode']}")
+    table.add_row("AI-generated", "[green]yes[/]" if found.ai_generated else "no label found")
+    if found.digital_source_type:
+        table.add_row("digital source type", found.digital_source_type)
+    if found.found_in:
+        table.add_row("found in", ", ".join(found.found_in))
+    if found.description:
+        table.add_row("description", found.description)
+    for key, value in (found.record or {}).items():
+        if key not in ("ai_generated", "digital_source_type"):
+            table.add_row(key, "-" if value is None else str(value))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(generate)
+    app.command()(postprocess)
+    app.command()(inspect)

@@ -1,0 +1,17 @@
+"""The `ganzoo` command: one Typer app, and the one place that registers every command module on it."""
+from __future__ import annotations
+
+import typer
+
+from ganzoo.cli import compare, images, metrics, plugins, train
+
+COMMAND_MODULES = (train, images, metrics, compare, plugins)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ganzoo: train, evaluate and export GANs for product images from one recipe.")
+for module in COMMAND_MODULES:
+    module.register(app)
+
+
+def main() -> None:
+    app()
