@@ -121,7 +121,7 @@ def test_sigkill_halfway_then_rerun_resumes_and_finishes(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"Resuming at step {killed_at}" in done.stdout
-    steps = [json.loads(l)["step"] for l in (run_dir / "stats.jsonl").read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert steps == list(range(2, 401, 2))  # no record lost or doubled across the kill
     assert len(list((run_dir / "export").glob("*.png"))) == 5
 

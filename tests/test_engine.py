@@ -43,7 +43,8 @@ def test_ema_is_saved_and_differs_and_can_be_off(tmp_path, host):
     assert checkpoint.network_names(weights) == {"generator", "discriminator", "generator_ema"}
     recipe = tiny_recipe(tmp_path / "off", steps=2, ema={"enabled": False})
     result = run_recipe(resolve(recipe, host), host)
-    assert checkpoint.network_names(checkpoint.latest(result.run_dir.checkpoints).weights) == {"generator", "discriminator"}
+    assert (checkpoint.network_names(checkpoint.latest(result.run_dir.checkpoints).weights)
+            == {"generator", "discriminator"})
 
 
 def test_ema_rampup_caps_the_half_life_early_on():

@@ -43,7 +43,8 @@ def test_half_plus_resume_equals_straight_run(tmp_path, host, name):
     result_b = run_recipe(resolve(halves, host), host)
     assert result_b.summary["resumed"] and result_b.summary["steps_this_session"] == 4
 
-    strip = lambda recs: [{k: v for k, v in r.items() if k not in ("elapsed_s", "images_per_s")} for r in recs]
+    def strip(recs):
+        return [{k: v for k, v in r.items() if k not in ("elapsed_s", "images_per_s")} for r in recs]
     assert strip(_records(result_a.run_dir)) == strip(_records(result_b.run_dir))
     wa, wb = _final_weights(result_a.run_dir), _final_weights(result_b.run_dir)
     assert wa.keys() == wb.keys()

@@ -47,7 +47,8 @@ def test_training_is_sane(conditional):
 
 
 def test_contract_conditional():
-    check_architecture(DCGAN, {"width": 4, "z_dim": 8, "conditional": True}, resolutions=(16,), channels=(3,), classes=4)
+    check_architecture(DCGAN, {"width": 4, "z_dim": 8, "conditional": True}, resolutions=(16,), channels=(3,),
+                       classes=4)
 
 
 def test_conditional_needs_labels():

@@ -170,7 +170,8 @@ class InceptionExtractor(FeatureExtractor):
                     "layer": "pool3", "input": INPUT, "pytorch_fid": version("pytorch-fid"),
                     "comparable_to_published": self.official}
         if not self.official:
-            protocol["note"] = f"non-standard Inception weights (SHA-256 {self.sha256[:8]}, not {OFFICIAL_SHA256_PREFIX})"
+            protocol["note"] = (f"non-standard Inception weights (SHA-256 {self.sha256[:8]}, "
+                                f"not {OFFICIAL_SHA256_PREFIX})")
         return protocol
 
     @torch.inference_mode()

@@ -44,7 +44,8 @@ class WhitenBackground(PostProcessor):
 class SharpenConfig(PluginConfig):
     radius: float = Field(1.0, gt=0, le=50, description="Blur radius of the unsharp mask, in pixels.")
     percent: int = Field(80, ge=1, le=500, description="Strength: how much of the difference is added back.")
-    threshold: int = Field(2, ge=0, le=255, description="Differences below this are left alone (keeps flat areas clean).")
+    threshold: int = Field(2, ge=0, le=255, description="Differences below this are left alone "
+                                                        "(keeps flat areas clean).")
 
 
 class Sharpen(PostProcessor):

@@ -53,7 +53,8 @@ def read_preset(file: Path) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
     try:
         data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"preset file {file} cannot be read: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise ValueError(f"preset file {file} cannot be read: "
+                         f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or set(data) - {"description", "steps"}:
         raise ValueError(f"preset file {file} must be a mapping with a 'steps' list (and optionally a 'description')")
     steps = []
@@ -77,8 +78,8 @@ class PresetConfig(PluginConfig):
     name: Optional[str] = Field(None, min_length=1, description="Preset name, e.g. marketplace-white-1000 (see "
                                                                 "docs/postprocess.md for where presets are found).")
     path: Optional[str] = Field(None, description="Instead of name: a preset file.")
-    set: dict[str, Any] = Field(default_factory=dict, description="Change fields of the preset's steps, "
-                                                                  "e.g. {encode.quality: 85, resize.longest_side: 1600}.")
+    set: dict[str, Any] = Field(default_factory=dict, description="Change fields of the preset's steps, e.g. "
+                                                                  "{encode.quality: 85, resize.longest_side: 1600}.")
     _steps: list[PostProcessor] = PrivateAttr(default_factory=list)
     _description: str = PrivateAttr("")
 
@@ -127,5 +128,6 @@ class Preset(PostProcessor):
             try:
                 image = step(image, meta)
             except GanzooError as exc:
-                raise GanzooError(f"preset {self.config.name or self.config.path} step {i} ({step.kind}): {exc}") from exc
+                raise GanzooError(f"preset {self.config.name or self.config.path} "
+                                  f"step {i} ({step.kind}): {exc}") from exc
         return image

@@ -13,7 +13,6 @@ from pydantic import Field
 from ganzoo import losses
 from ganzoo.api import Architecture, ImageSpec, OptimizerSettings, Phase, PhaseInputs, PluginConfig
 from ganzoo.nn import conv_stages
-
 from ganzoo_sngan.networks import ResNetDiscriminator, ResNetGenerator
 
 
@@ -23,7 +22,8 @@ class SNGANConfig(PluginConfig):
     z_dim: int = Field(128, ge=1, description="Latent size (the paper: 128).")
     g_width: int = Field(256, ge=4, description="Channels of every generator block (the paper's CIFAR model: 256).")
     d_width: int = Field(128, ge=4, description="Channels of every discriminator block (the paper's CIFAR model: 128).")
-    n_dis: int = Field(5, ge=1, description="Discriminator updates per generator update (the paper's ResNet setting: 5).")
+    n_dis: int = Field(5, ge=1, description="Discriminator updates per generator update "
+                                            "(the paper's ResNet setting: 5).")
     lr: float = Field(2e-4, gt=0, description="Adam learning rate for both networks.")
     betas: tuple[float, float] = Field((0.0, 0.9), description="Adam betas for both networks.")
     conditional: bool = Field(False, description="Class-conditional: conditional batch norm in G, projection in D.")

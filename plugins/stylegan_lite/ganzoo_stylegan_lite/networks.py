@@ -8,8 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo_stylegan_lite.layers import (EqualConv2d, EqualLinear, SynthesisLayer, ToRGB, minibatch_stddev,
-                                         normalize_2nd_moment)
+from ganzoo_stylegan_lite.layers import (
+    EqualConv2d,
+    EqualLinear,
+    SynthesisLayer,
+    ToRGB,
+    minibatch_stddev,
+    normalize_2nd_moment,
+)
 
 
 def channels_at(resolution: int, final: int, width: int, max_width: int) -> int:
@@ -29,7 +35,8 @@ class MappingNetwork(nn.Module):
         self.embed = EqualLinear(num_classes, w_dim) if num_classes else None
         self.num_classes = num_classes
         dims = [z_dim + (w_dim if num_classes else 0)] + [w_dim] * layers
-        self.net = nn.Sequential(*[EqualLinear(a, b, lr_mul=lr_mul, activation=True) for a, b in zip(dims[:-1], dims[1:])])
+        self.net = nn.Sequential(*[EqualLinear(a, b, lr_mul=lr_mul, activation=True)
+                                   for a, b in zip(dims[:-1], dims[1:])])
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.w_avg_beta = w_avg_beta
 

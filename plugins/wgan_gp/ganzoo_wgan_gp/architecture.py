@@ -24,7 +24,8 @@ class WGANGPConfig(PluginConfig):
     z_dim: int = Field(128, ge=1, description="Latent size.")
     width: int = Field(64, ge=4, description="Channels at the finest feature map; doubled per coarser level.")
     max_width: int = Field(512, ge=4, description="Cap on channels at coarse levels.")
-    critic_norm: Literal["layer", "none"] = Field("layer", description="Normalisation in the critic (never batch norm).")
+    critic_norm: Literal["layer", "none"] = Field("layer", description="Normalisation in the critic "
+                                                                       "(never batch norm).")
     gp_weight: float = Field(10.0, ge=0, description="lambda, the gradient penalty's weight (paper: 10).")
     n_critic: int = Field(5, ge=1, description="Critic updates per generator update (paper: 5).")
     drift: float = Field(0.0, ge=0, description="Weight of the drift term E[D(x)^2] (0 = off; ProGAN used 0.001).")
@@ -76,7 +77,8 @@ class WGANGP(Architecture):
         if self.config.drift:
             loss = loss + self.config.drift * real_logits.float().square().mean()
         return {"loss": loss, "wasserstein": (real_logits.mean() - fake_logits.mean()).detach(),
-                "gradient_penalty": penalty.detach(), "real_score": real_logits.mean(), "fake_score": fake_logits.mean()}
+                "gradient_penalty": penalty.detach(), "real_score": real_logits.mean(),
+                "fake_score": fake_logits.mean()}
 
     @staticmethod
     def generator_loss(x: PhaseInputs) -> dict:

@@ -13,7 +13,8 @@ def test_contract():
 
 
 def test_contract_conditional():
-    check_architecture(WGANGP, {"width": 4, "z_dim": 8, "conditional": True}, resolutions=(16,), channels=(3,), classes=3)
+    check_architecture(WGANGP, {"width": 4, "z_dim": 8, "conditional": True}, resolutions=(16,), channels=(3,),
+                       classes=3)
 
 
 def test_paper_defaults():
