@@ -19,7 +19,7 @@ from typing import Any, Optional, Protocol
 import torch
 from torch import nn
 
-from ganzoo.api import Architecture, ImageData, Phase, PhaseInputs
+from ganzoo.api import Architecture, ImageData, OptimizerSettings, Phase, PhaseInputs
 from ganzoo.engine import checkpoint, distributed, syncbn
 from ganzoo.engine.augment import diff_augment
 from ganzoo.engine.batches import BatchStream
@@ -121,6 +121,7 @@ class Trainer:
         self.elapsed = 0.0       # seconds of this run, every session, evaluation included
         self.eval_seconds = 0.0  # of which evaluation: not part of a wall-clock budget
         self._clock_at = time.perf_counter()
+        self._interval = (0, self._clock_at)  # real images shown and the time when the last log record began
         self._next_eval = 0
         self._sums: dict[str, torch.Tensor] = {}  # loss sums since the last log, kept on the device
         self._counts: dict[str, int] = {}
@@ -129,7 +130,7 @@ class Trainer:
             seed_everything(distributed.rank_seed(self.seed, self.rank))
 
     @staticmethod
-    def _optimizer(module: nn.Module, chosen) -> torch.optim.Optimizer:
+    def _optimizer(module: nn.Module, chosen: OptimizerSettings) -> torch.optim.Optimizer:
         cls = torch.optim.AdamW if chosen.name == "adamw" else torch.optim.Adam
         return cls(module.parameters(), lr=chosen.lr, betas=tuple(chosen.betas), eps=chosen.eps,
                    weight_decay=chosen.weight_decay)
@@ -176,7 +177,7 @@ class Trainer:
             every = self.evaluator.every_images
             self._next_eval = (self.images_seen // every + 1) * every
         self._clock_at = time.perf_counter()
-        self._interval = (0, self._clock_at)  # real images shown and time since the last log record
+        self._interval = (0, self._clock_at)
         try:
             while not self.budget_reached():
                 used = self.train_step()
