@@ -62,7 +62,7 @@ class LoadedExtractor:
 def build_extractor(host, kind: str, options: dict[str, Any], device: torch.device | str = "cpu",
                     reference: Optional[ImageData] = None, where: str = "extractor options") -> LoadedExtractor:
     """Find the extractor plugin, validate its options with its Config, and load it (weights, checks)."""
-    document = Document(f"The {where}", f"of '{kind}'", error=RecipeError)
+    document = Document(f"The {where}", f"of feature extractor '{kind}'", error=RecipeError, verb="are")
     provider, config = check_plugin_section(kind, options, host.feature_extractors, document)
     cls = provider.obj
     extractor = cls(config, device)

@@ -135,7 +135,8 @@ def train_extractor(kind: str, source: str, options: dict[str, Any], host, devic
         trainable = [p.kind for p in host.feature_extractors if p.obj.trainable]
         raise PluginError(f"Feature extractor '{kind}' is not trainable (it comes with its own weights). "
                           f"Trainable: {', '.join(trainable) or 'none installed'}.")
-    _, config = check_plugin_section(kind, options, host.feature_extractors, Document("--option", "", {}, InputError))
+    document = Document("The --option values", f"for feature extractor '{kind}'", error=InputError, verb="are")
+    _, config = check_plugin_section(kind, options, host.feature_extractors, document)
     data, info = load_labelled_source(source, host)
     extractor = cls(config, device)
     if not force:

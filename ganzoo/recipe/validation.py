@@ -28,6 +28,11 @@ class Document:
     source: str = "<recipe>"
     lines: Mapping[Loc, int] = field(default_factory=dict)
     error: type[GanzooError] = RecipeError  # the error class raised (exit code 2 for all of ganzoo's)
+    verb: str = "is"  # "are" for a plural name ("The options of feature extractor 'x' are invalid")
+
+    @property
+    def name(self) -> str:
+        return " ".join(part for part in (self.what, self.source) if part)
 
     def where(self, loc: Loc) -> str:
         """``a.b.0.c (line N)``: the dotted path and the line of it, or of its nearest ancestor in the file."""
@@ -36,7 +41,7 @@ class Document:
 
     def invalid(self, loc: Loc, problem: str) -> GanzooError:
         """``<what> <source> is invalid: <where>: <problem>`` as this document's error."""
-        return self.error(f"{self.what} {self.source} is invalid: {self.where(loc)}: {problem}")
+        return self.error(f"{self.name} {self.verb} invalid: {self.where(loc)}: {problem}")
 
     def explain(self, exc: ValidationError, model: type[BaseModel], prefix: Loc = (), subject: str = "") -> GanzooError:
         """A pydantic error as one paragraph: each problem with its place and, for unknown fields, what is accepted."""
@@ -54,7 +59,7 @@ class Document:
                 problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}.")
             else:
                 problems.append(f"{where}: got {err.get('input')!r}; {err['msg']}.")
-        head = f"{self.what} {self.source} is invalid" + (f" ({subject} config)" if subject else "")
+        head = f"{self.name} {self.verb} invalid" + (f" ({subject} config)" if subject else "")
         return self.error(f"{head}: " + " ".join(problems))
 
 
