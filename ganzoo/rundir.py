@@ -112,7 +112,7 @@ class RunDir:
 
     # -- run.json: who ran what, where, on which data
     def start_session(self, resolved: ResolvedRecipe, host: Host, data: ImageData, resuming: bool,
-                      session: dict[str, Any]) -> dict[str, Any]:
+                      session: dict[str, Any]) -> None:
         """Write the resolved recipe and add this session (device, threads, versions...) to run.json."""
         write_json(self.recipe_file, resolved.to_dict())
         info = self.read_info() if resuming else {}
@@ -124,7 +124,6 @@ class RunDir:
         info.setdefault("sessions", []).append({"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **session,
                                                 "resumed": resuming, **environment_info()})
         self.write_info(info)
-        return info
 
     def end_session(self, **facts: Any) -> None:
         """Add facts known at the end (e.g. peak memory) to this session's entry in run.json."""

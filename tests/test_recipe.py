@@ -135,3 +135,13 @@ def test_budget_needs_exactly_one_value():
         Budget(steps=1, images=2)
     assert Budget(images=10).reached_at({"step": 1, "images_seen": 10, "elapsed": 0.0})
     assert not Budget(wall_clock=5).reached_at({"step": 1, "images_seen": 10, "elapsed": 9.0, "eval_seconds": 6.0})
+
+
+def test_an_unknown_data_field_lists_the_common_fields_too(tmp_path, host):
+    recipe = tiny_recipe(tmp_path)
+    recipe["data"]["resolutoin"] = 16
+    with pytest.raises(RecipeError) as caught:
+        resolve(recipe, host)
+    message = str(caught.value)
+    assert "data.resolutoin: unknown field 'resolutoin'" in message
+    assert "Did you mean 'resolution'" in message and "resolution, channels" in message

@@ -204,7 +204,7 @@ def load_compare(path: str | Path, host: Host, overrides: list[str] = ()) -> Com
 
 def _canonical_data(section: DataSection, host: Host, document: Document) -> dict[str, Any]:
     _, config = check_plugin_section(section.kind, section_fields(section, COMMON_DATA_FIELDS), host.datasets,
-                                     document, ("data",))
+                                     document, ("data",), also_accepted=COMMON_DATA_FIELDS)
     common = section.model_dump(mode="json")
     return {**{k: common[k] for k in COMMON_DATA_FIELDS}, **config.model_dump(mode="json")}
 

@@ -63,10 +63,8 @@ def load_dataset_spec(spec: str, host) -> tuple[ImageData, dict[str, Any]]:
         section = DataSection.model_validate({"kind": kind, **fields})
     except ValidationError as exc:
         raise document.explain(exc, DataSection) from None
-    try:
-        _, config = check_plugin_section(kind, section_fields(section, COMMON_DATA_FIELDS), host.datasets, document)
-    except InputError as exc:
-        raise InputError(f"{exc} Every dataset spec also takes resolution and channels.") from None
+    _, config = check_plugin_section(kind, section_fields(section, COMMON_DATA_FIELDS), host.datasets, document,
+                                     also_accepted=COMMON_DATA_FIELDS)
     data = load_data(SimpleNamespace(recipe=SimpleNamespace(data=section), data_config=config, source=spec), host)
     described = {"kind": kind, "resolution": section.resolution, "channels": section.channels,
                  **config.model_dump(mode="json")}

@@ -33,12 +33,11 @@ from ganzoo.rundir import RunDir, load_run
 
 @dataclass
 class FidOutcome:
-    """``record`` (scores and protocol) when two sides were compared; ``saved`` when A's statistics were written."""
+    """``record`` (scores and protocol) when two sides were compared, else None; A's statistics and label."""
 
     record: Optional[dict[str, Any]]
     first: FeatureStats
     first_label: str
-    saved: Optional[Path] = None
 
 
 def fid(a: str, b: Optional[str], host, device: torch.device, settings: MetricSettings, extractor: Optional[str],
@@ -86,7 +85,7 @@ def fid(a: str, b: Optional[str], host, device: torch.device, settings: MetricSe
     if b is not None:
         generator = next((s.generator for s in sides if s.generator), None)
         record = make_record(stats[0], stats[1], settings, protocol, generator)
-    return FidOutcome(record, stats[0], sides[0].label, save_stats)
+    return FidOutcome(record, stats[0], sides[0].label)
 
 
 def evaluate_run(run_dir: Path, host, device: torch.device, extractor: Optional[str], options: dict[str, Any],

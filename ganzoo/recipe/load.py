@@ -84,7 +84,8 @@ def resolve(data: dict, host: Host, source: str = "<recipe>", lines: Mapping[Loc
 
     def plugin_config(section: PluginSection, loc: Loc, registry: Registry,
                       skip: tuple[str, ...] = ("kind",)) -> PluginConfig:
-        provider, config = check_plugin_section(section.kind, section_fields(section, skip), registry, document, loc)
+        provider, config = check_plugin_section(section.kind, section_fields(section, skip), registry, document, loc,
+                                                also_accepted=skip)
         providers[".".join(map(str, loc))] = f"{provider.distribution} {provider.version}".strip()
         return config
 

@@ -43,13 +43,16 @@ class Document:
         """``<what> <source> is invalid: <where>: <problem>`` as this document's error."""
         return self.error(f"{self.name} {self.verb} invalid: {self.where(loc)}: {problem}")
 
-    def explain(self, exc: ValidationError, model: type[BaseModel], prefix: Loc = (), subject: str = "") -> GanzooError:
-        """A pydantic error as one paragraph: each problem with its place and, for unknown fields, what is accepted."""
+    def explain(self, exc: ValidationError, model: type[BaseModel], prefix: Loc = (), subject: str = "",
+                also_accepted: tuple[str, ...] = ()) -> GanzooError:
+        """A pydantic error as one paragraph: each problem with its place and, for unknown fields, what is accepted
+        (``also_accepted``: fields the section takes beside the model's own, e.g. a data section's resolution)."""
         problems = []
         for err in exc.errors():
             where = self.where(tuple(prefix) + tuple(err["loc"]))
             if err["type"] == "extra_forbidden":
-                accepted = fields_at(model, tuple(err["loc"][:-1]))
+                top_level = len(err["loc"]) == 1
+                accepted = fields_at(model, tuple(err["loc"][:-1])) + (list(also_accepted) if top_level else [])
                 name = str(err["loc"][-1])
                 problems.append(f"{where}: unknown field '{name}'.{did_you_mean(name, accepted)} "
                                 f"Accepted fields: {', '.join(accepted) or 'none'}.")
@@ -64,10 +67,11 @@ class Document:
 
 
 def check_plugin_section(kind: str, fields: Mapping[str, Any], registry: Registry, document: Document,
-                         loc: Loc = ()) -> tuple[Provider, PluginConfig]:
+                         loc: Loc = (), also_accepted: tuple[str, ...] = ()) -> tuple[Provider, PluginConfig]:
     """The provider of ``kind`` in ``registry`` and ``fields`` validated by its plugin's Config.
 
-    ``loc`` is where the section sits in ``document`` (e.g. ``("export", "postprocess", 2)``).
+    ``loc`` is where the section sits in ``document`` (e.g. ``("export", "postprocess", 2)``);
+    ``also_accepted`` names the section's fields that are not the plugin's (said when a field is unknown).
     Raises ``document.error``: an unknown kind names what is installed, a bad field what is accepted.
     """
     try:
@@ -78,7 +82,8 @@ def check_plugin_section(kind: str, fields: Mapping[str, Any], registry: Registr
         return provider, provider.obj.Config.model_validate(dict(fields))
     except ValidationError as exc:
         raise document.explain(exc, provider.obj.Config, prefix=tuple(loc),
-                               subject=f"{registry.category.replace('_', ' ')} '{kind}'") from None
+                               subject=f"{registry.category.replace('_', ' ')} '{kind}'",
+                               also_accepted=tuple(f for f in also_accepted if f != "kind")) from None
 
 
 def fields_at(model: Any, loc: tuple) -> list[str]:
