@@ -12,7 +12,8 @@ import sys
 __version__ = "0.1.0"
 # The plugin interface's version, "major.minor" (docs/plugins/tutorial.md#versioning): a plugin declaring
 # GANZOO_PLUGIN_API = "M.m" loads when M is this major and m is at most this minor.
-PLUGIN_API_VERSION = "1.0"
+# 1.1: FeatureExtractor.classifier and class_logits (the Inception Score).
+PLUGIN_API_VERSION = "1.1"
 
 # Modules that moved into a sub-package, by their old documented names: ``import ganzoo.pipeline`` still gives
 # ganzoo.export.pipeline (the same module object), so plugins and scripts written against 0.1 keep working.

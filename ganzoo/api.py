@@ -307,7 +307,7 @@ class PostProcessor:
 # ------------------------------------------------------------ feature extractors
 
 class FeatureExtractor:
-    """Turns images into feature vectors for FID, KID and precision/recall (see docs/evaluation.md).
+    """Turns images into feature vectors for FID, KID, precision/recall and the Inception Score (docs/evaluation.md).
 
     Subclass, set ``kind``, ``Config``, ``description``, ``space`` and ``dims``, and
     implement ``load``, ``protocol`` and ``__call__``. ``__call__`` gets uint8 images
@@ -324,6 +324,11 @@ class FeatureExtractor:
     Extractors learned from the real data set ``trainable = True`` and implement
     ``train``; ``load`` receives the reference data (when the caller has it) so
     they can find the model trained on it.
+
+    Extractors whose network ends in an image classifier name it in ``classifier``
+    (e.g. "Inception-v3 2015-12-05, 1008 classes") and implement ``class_logits``,
+    which maps features from ``__call__`` to that classifier's logits; the Inception
+    Score is offered only for them. Since plugin API 1.1.
     """
 
     kind: ClassVar[str]
@@ -331,6 +336,7 @@ class FeatureExtractor:
     description: ClassVar[str] = ""
     space: ClassVar[str] = ""  # the feature space, printed beside every number (e.g. "Inception-v3 pool3")
     trainable: ClassVar[bool] = False
+    classifier: ClassVar[str] = ""  # the classifier behind class_logits; empty: none (no Inception Score)
     dims: int = 0
 
     def __init__(self, config: PluginConfig, device: torch.device | str = "cpu"):
@@ -350,3 +356,12 @@ class FeatureExtractor:
     def train(self, data: ImageData, log: Callable[[str], None] = print) -> dict[str, Any]:
         """Learn the feature space from labelled real data and store it; return a summary (trainable ones only)."""
         raise NotImplementedError(f"feature extractor '{self.kind}' is not trainable")
+
+    def class_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits (N, classes) for features (N, dims) from ``__call__``, on the CPU.
+
+        Only extractors that set ``classifier`` implement it; callers check ``classifier``
+        first. Since plugin API 1.1.
+        """
+        raise PluginError(f"Feature extractor '{self.kind}' does not implement class_logits (plugin API 1.1), so "
+                          f"it gives no class predictions and no Inception Score.")

@@ -319,7 +319,8 @@ def check_postprocessor(cls: type, config: dict[str, Any] | None = None,
 
 def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
                             resolutions: Iterable[int] = (16, 32)) -> None:
-    """Assert that ``cls`` gives finite ``(N, dims)`` features, per image (not per batch), with a JSON protocol.
+    """Assert that ``cls`` gives finite ``(N, dims)`` features, per image (not per batch), with a JSON protocol,
+    and, when it names a ``classifier``, finite ``(N, classes)`` class logits.
 
     ``load`` gets a tiny labelled reference set; a trainable extractor's config
     should point at weights it can load without training.
@@ -348,6 +349,13 @@ def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
             one_by_one = torch.cat([extractor(images[i:i + 1]) for i in range(len(images))])
             assert torch.allclose(one_by_one, features, rtol=1e-4, atol=1e-5), \
                 f"{where}: an image's features depend on the rest of its batch"
+    if cls.classifier:  # plugin API 1.1: the classifier behind the Inception Score
+        logits = extractor.class_logits(features)
+        assert isinstance(logits, torch.Tensor) and logits.is_floating_point() and logits.ndim == 2, \
+            f"{cls.kind}: class_logits must return a float tensor (N, classes)"
+        assert len(logits) == len(features) and logits.shape[1] >= 2, \
+            f"{cls.kind}: class_logits gave {tuple(logits.shape)} for {len(features)} feature vectors"
+        assert torch.isfinite(logits).all(), f"{cls.kind}: class logits are not finite"
 
 
 def check_plugin(plugin: object, provides: dict[str, list[str]], distribution: str | None = None) -> None:

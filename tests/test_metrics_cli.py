@@ -83,7 +83,7 @@ def test_pytorch_fid_style_npz_is_accepted_with_a_warning(tmp_path, mhost):
     result = invoke("fid", tmp_path / "plain.npz", b, "-e", "test-pixels")
     assert result.exit_code == 0 and "does not record how it was computed" in err(result)
     kid = invoke("fid", tmp_path / "plain.npz", b, "-e", "test-pixels", "--metrics", "kid")
-    assert kid.exit_code == 2 and "need the features themselves" in err(kid)
+    assert kid.exit_code == 2 and "KID needs the features themselves" in err(kid)
 
 
 @pytest.mark.parametrize("case", ["missing-folder", "sizes-in-folder", "sizes-across", "npz-without-mu",
@@ -108,7 +108,7 @@ def test_bad_input_is_one_paragraph_and_exit_2(tmp_path, mhost, case):
     elif case == "one-side":
         args, expect = ("fid", a, "-e", "test-pixels"), "--save-stats"
     elif case == "unknown-metric":
-        args, expect = ("fid", a, a, "-e", "test-pixels", "--metrics", "fid,is"), "Unknown metric 'is'"
+        args, expect = ("fid", a, a, "-e", "test-pixels", "--metrics", "fid,isc"), "Unknown metric 'isc'"
     else:
         invoke("fid", a, "-e", "test-pixels", "-o", "size=2", "--save-stats", tmp_path / "s.npz")
         args, expect = ("fid", tmp_path / "s.npz", a, "-e", "test-pixels"), "different feature extractor"

@@ -29,7 +29,7 @@ PUBLIC = {
                   "spectral_norm"],
     "ganzoo.errors": ["GanzooError", "GanzooWarning", "PluginError", "RecipeError", "UsageError"],
     "ganzoo.metrics": ["cache_root", "InputError", "frechet_distance", "kernel_inception_distance",
-                       "precision_recall", "FeatureStats", "sample_indices"],
+                       "precision_recall", "inception_score", "FeatureStats", "sample_indices"],  # IS since 1.1
     "ganzoo.provenance": ["SCHEMA", "TRAINED_ALGORITHMIC_MEDIA", "IPTC_SOURCE_TYPES", "FORMATS", "Provenance",
                           "provenance_record", "read_provenance", "embed", "png_info", "xmp_packet", "describe"],
     "ganzoo.fileio": ["atomic_path", "write_bytes", "write_json"],

@@ -17,7 +17,7 @@ from ganzoo.cli.common import DeviceOption, JsonOption, console, exit_on_user_er
 
 OptionOpt = typer.Option(None, "--option", "-o", help="Feature extractor option name=value (repeatable), e.g. "
                                                       "-o weights=/path/pt_inception-2015-12-05-6726825d.pth.")
-MetricsHelp = "Comma-separated: fid, kid, pr (precision and recall)."
+MetricsHelp = "Comma-separated: fid, kid, pr (precision and recall), is (Inception Score; inception extractor only)."
 
 BatchOpt = typer.Option(32, "--batch-size", min=1, help="Images per extractor batch: results do not depend on "
                                                         "it, memory does (~14 MiB per image for Inception).")
@@ -48,6 +48,9 @@ def _show(record: dict, as_json: bool, extra: str = "") -> None:
     if "pr" in protocol:
         details.append(f"precision/recall with k={protocol['pr']['k']} on {protocol['pr']['fake_pool']:,} fake and "
                        f"{protocol['pr']['real_pool']:,} real features")
+    if "is" in protocol:
+        details.append(f"IS over {protocol['is']['splits']} splits of {protocol['is']['images']:,} fakes "
+                       f"({protocol['is']['classifier']})")
     if "reference_cached" in protocol:
         cached = protocol["reference_cached"]
         details.append("reference statistics " + ("from the cache" if cached else "computed and cached"))
@@ -75,7 +78,7 @@ def fid(a: str = typer.Argument(..., help="The evaluated side: image folder, run
         raw: bool = typer.Option(False, "--raw", help="Use a run's raw generator instead of its EMA one."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds generated latents and KID/PR subsets."),
         batch_size: int = BatchOpt, device: str = DeviceOption, no_cache: bool = NoCacheOpt, as_json: bool = JsonOpt):
-    """FID (and with --metrics, KID and precision/recall) of A against the reference B, as pytorch-fid's `A B`."""
+    """FID (with --metrics, KID, precision/recall or A's IS) of A against the reference B, as pytorch-fid's `A B`."""
     from ganzoo.engine.device import pick_device
     from ganzoo.metrics import tasks
     from ganzoo.metrics.evaluate import MetricSettings

@@ -20,9 +20,10 @@ from ganzoo.host import Host
 from ganzoo.rundir import LoadedRun, load_run
 from ganzoo.runner import run_dir_of
 
-METRICS = ("fid", "kid", "precision", "recall")
-LOWER_IS_BETTER = {"fid": True, "kid": True, "precision": False, "recall": False}
-LABELS = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall"}
+METRICS = ("fid", "kid", "precision", "recall", "is")  # ranked by the first one scored: IS last, so FID ranks
+LOWER_IS_BETTER = {"fid": True, "kid": True, "precision": False, "recall": False, "is": False}
+LABELS = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall", "is": "IS"}
+SPREADS = ("kid_std", "is_std")  # within one evaluation (over KID subsets, IS splits), kept beside the scores
 
 
 @dataclass
@@ -79,7 +80,7 @@ def read_run(compare: Compare, run: PlannedRun, failure: str = "") -> RunScores:
     state = checkpoint.load_state(files.state)
     evals = [r for r in _records(run_dir.stats_file) if "eval/protocol" in r and r["step"] <= state["step"]]
     curve = [{"images_seen": r["images_seen"], "step": r["step"],
-              **{m: r[f"eval/{m}"] for m in (*METRICS, "kid_std") if f"eval/{m}" in r}} for r in evals]
+              **{m: r[f"eval/{m}"] for m in (*METRICS, *SPREADS) if f"eval/{m}" in r}} for r in evals]
     final = evals[-1] if evals and evals[-1]["step"] == state["step"] else None
     train_seconds = state["elapsed"] - state.get("eval_seconds", 0.0)  # elapsed includes every evaluation
     info = run_dir.read_info()
@@ -87,7 +88,7 @@ def read_run(compare: Compare, run: PlannedRun, failure: str = "") -> RunScores:
     status = "finished" if finished else ("failed" if failure else "unfinished")
     return RunScores(run, run_dir.path, status, failure, state["step"], state["images_seen"], train_seconds,
                      state["elapsed"],
-                     {k: v for k, v in curve[-1].items() if k in (*METRICS, "kid_std")} if final else {},
+                     {k: v for k, v in curve[-1].items() if k in (*METRICS, *SPREADS)} if final else {},
                      final["eval/protocol"] if final else None, curve, _peak(info.get("sessions", [])),
                      info.get("data", {}).get("content_sha256"))
 
@@ -178,6 +179,6 @@ def ranked(results: list[EntryResult], metrics: list[str]) -> list[EntryResult]:
 
 
 def scored_metrics(compare: Compare) -> list[str]:
-    """The report's metric columns, from eval.metrics (pr is precision and recall)."""
+    """The report's metric columns, from eval.metrics (pr is precision and recall; IS only when asked for)."""
     chosen = compare.spec.eval.metrics
     return [m for m in METRICS if m in chosen or (m in ("precision", "recall") and "pr" in chosen)]

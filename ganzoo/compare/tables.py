@@ -9,7 +9,7 @@ from typing import Optional
 from ganzoo.compare.recipe import Compare
 from ganzoo.compare.results import LABELS, LOWER_IS_BETTER, EntryResult, Stat, ranked, scored_metrics
 
-DIGITS = {"fid": 2, "kid": 4, "precision": 3, "recall": 3}
+DIGITS = {"fid": 2, "kid": 4, "precision": 3, "recall": 3, "is": 2}
 
 
 # ------------------------------------------------------------------ formatting

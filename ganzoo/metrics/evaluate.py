@@ -1,16 +1,17 @@
-"""The evaluation driver: extractor plugin + image sources -> statistics -> FID/KID/PR with their protocol.
+"""The evaluation driver: extractor plugin + image sources -> statistics -> FID/KID/PR/IS with their protocol.
 
 Used by ``ganzoo eval``, ``ganzoo fid`` and periodic evaluation during training.
 Every number it returns sits in a record next to its ``protocol``: the extractor
 and its weights' hash, how many fake and real images, which split, EMA or raw
-generator, and the KID and precision/recall settings.
+generator, and the KID, precision/recall and Inception Score settings.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 
 import ganzoo
@@ -19,12 +20,13 @@ from ganzoo.engine import distributed
 from ganzoo.errors import GanzooWarning, PluginError, RecipeError
 from ganzoo.metrics import cache
 from ganzoo.metrics.errors import InputError
-from ganzoo.metrics.scores import frechet_distance, kernel_inception_distance, precision_recall
+from ganzoo.metrics.scores import frechet_distance, inception_score, kernel_inception_distance, precision_recall
 from ganzoo.metrics.sources import ImageSource, dataset_source, generator_source
 from ganzoo.metrics.stats import FeatureStats, sample_indices
-from ganzoo.recipe import Document, check_plugin_section
+from ganzoo.recipe import Document, check_plugin_section, classifier_missing
 
-METRICS = ("fid", "kid", "pr")
+METRICS = ("fid", "kid", "pr", "is")
+DEFAULT_METRICS = ("fid", "kid", "pr")  # IS only when asked: it needs an extractor with a classifier
 Progress = Callable[[str, int, int], None]  # (what, images done, images in all)
 
 
@@ -32,23 +34,25 @@ Progress = Callable[[str, int, int], None]  # (what, images done, images in all)
 class MetricSettings:
     """How the numbers are computed from features (recorded in every protocol)."""
 
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     kid_subset_size: int = 1000  # as stylegan2-ada and torchmetrics
     kid_subsets: int = 100
     pr_k: int = 3                # Kynkaanniemi et al.'s default
-    pool: int = 10_000           # features kept per side for KID and precision/recall (a seeded random sample)
+    pool: int = 10_000           # features kept per side for KID, precision/recall and IS (a seeded random sample)
+    is_splits: int = 10          # Salimans et al.'s protocol: IS mean and std over 10 splits of the fakes
     seed: int = 0
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown or not self.metrics:
             raise InputError(f"Unknown metric {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
-                             f"{', '.join(METRICS)} (pr is precision and recall).")
+                             f"{', '.join(METRICS)} (pr is precision and recall, is the Inception Score).")
         self.metrics = tuple(m for m in METRICS if m in self.metrics)
 
     @property
     def needs_features(self) -> bool:
-        return "kid" in self.metrics or "pr" in self.metrics
+        """Whether a sample of features must be kept: KID and PR need both sides', IS the fakes'."""
+        return any(m in self.metrics for m in ("kid", "pr", "is"))
 
 
 # ---------------------------------------------------------------- extractors
@@ -60,10 +64,18 @@ class LoadedExtractor:
 
 
 def build_extractor(host, kind: str, options: dict[str, Any], device: torch.device | str = "cpu",
-                    reference: Optional[ImageData] = None, where: str = "extractor options") -> LoadedExtractor:
-    """Find the extractor plugin, validate its options with its Config, and load it (weights, checks)."""
+                    reference: Optional[ImageData] = None, where: str = "extractor options",
+                    metrics: Sequence[str] = ()) -> LoadedExtractor:
+    """Find the extractor plugin, validate its options with its Config, and load it (weights, checks).
+
+    ``metrics`` are those it will serve: one it cannot give (IS without a classifier) is refused
+    before anything is loaded.
+    """
     document = Document(f"The {where}", f"of feature extractor '{kind}'", error=RecipeError, verb="are")
     provider, config = check_plugin_section(kind, options, host.feature_extractors, document)
+    missing = classifier_missing(kind, host.feature_extractors) if "is" in metrics else None
+    if missing:
+        raise InputError(missing)
     cls = provider.obj
     extractor = cls(config, device)
     extractor.load(reference)
@@ -134,8 +146,55 @@ def reference_stats(loaded: LoadedExtractor, source: ImageSource, settings: Metr
 
 # ---------------------------------------------------------------- scores
 
-def compare(fake: FeatureStats, real: FeatureStats, settings: MetricSettings) -> dict[str, Any]:
-    """The requested scores and the settings that produced them."""
+SAMPLE_METRICS = {"kid": "KID", "pr": "precision/recall", "is": "the Inception Score"}
+SIDES_NEEDED = {"kid": ("first", "second"), "pr": ("first", "second"), "is": ("first",)}  # IS scores the fakes alone
+
+
+def _check_kept_features(fake: FeatureStats, real: FeatureStats, settings: MetricSettings) -> None:
+    """KID and precision/recall need both sides' kept features, IS the first side's; a pytorch-fid .npz has none."""
+    lacking = [side for side, stats in (("first", fake), ("second", real)) if not len(stats.features)]
+    blocked = [m for m in SAMPLE_METRICS if m in settings.metrics and set(SIDES_NEEDED[m]) & set(lacking)]
+    if blocked:
+        sides = [side for side in lacking if any(side in SIDES_NEEDED[m] for m in blocked)]
+        names = " and ".join(SAMPLE_METRICS[m] for m in blocked)
+        raise InputError(f"{names[0].upper()}{names[1:]} need{'s' if len(blocked) == 1 else ''} the features "
+                         f"themselves, but the {' and '.join(sides)} side{'s' if len(sides) > 1 else ''} only "
+                         f"has mean and covariance (a pytorch-fid .npz). Ask for --metrics fid, or give images "
+                         f"(ganzoo's own --save-stats files keep a sample of features).")
+
+
+def _class_logits(classifier: FeatureExtractor, features: np.ndarray) -> torch.Tensor:
+    """The extractor's class logits of these features, checked as ``extract`` checks its features."""
+    logits = classifier.class_logits(torch.from_numpy(features))
+    n = len(features)
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or len(logits) != n or logits.shape[1] < 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise PluginError(f"Feature extractor '{classifier.kind}' returned class logits {shape} for {n} feature "
+                          f"vectors; expected ({n}, classes). This is a bug in the plugin.")
+    if not torch.isfinite(logits).all():
+        raise PluginError(f"Feature extractor '{classifier.kind}' returned NaN or infinite class logits.")
+    return logits
+
+
+def _inception_score(fake: FeatureStats, classifier: Optional[FeatureExtractor],
+                     settings: MetricSettings) -> tuple[float, float, dict[str, Any]]:
+    """IS of the first side's kept features through the extractor's classifier, and the protocol that gave it."""
+    if classifier is None:
+        raise InputError("The Inception Score needs the feature extractor's classifier, which is only loaded when "
+                         "one side is images: give the first side as images, a run or a dataset, not two .npz files.")
+    logits = _class_logits(classifier, fake.features)
+    mean, std = inception_score(logits, settings.is_splits, settings.seed)
+    return mean, std, {"splits": settings.is_splits, "images": len(logits), "classifier": classifier.classifier,
+                       "softmax over": int(logits.shape[1]), "order": "shuffled by metrics_seed"}
+
+
+def compare(fake: FeatureStats, real: FeatureStats, settings: MetricSettings,
+            classifier: Optional[FeatureExtractor] = None) -> dict[str, Any]:
+    """The requested scores and the settings that produced them.
+
+    ``classifier`` is the extractor that computed the features, needed for IS only (its ``class_logits``);
+    IS is a score of ``fake`` alone.
+    """
     scores: dict[str, Any] = {}
     details: dict[str, Any] = {}
     if fake.dims != real.dims:
@@ -143,32 +202,27 @@ def compare(fake: FeatureStats, real: FeatureStats, settings: MetricSettings) ->
                          f"with different feature extractors.")
     if "fid" in settings.metrics:
         scores["fid"] = frechet_distance(fake.mean, fake.sigma, real.mean, real.sigma)
-    if settings.needs_features:
-        missing = [side for side, s in (("first", fake), ("second", real)) if not len(s.features)]
-        if missing:
-            raise InputError(f"KID and precision/recall need the features themselves, but the {' and '.join(missing)} "
-                             f"side{'s' if len(missing) > 1 else ''} only has mean and covariance (a pytorch-fid "
-                             f".npz). Ask for --metrics fid, or give images (ganzoo's own --save-stats files keep "
-                             f"a sample of features).")
-        # float32 pools; KID and precision/recall compute in float64 piece by piece (a few MiB at a time).
-        fake_features, real_features = fake.features, real.features
+    _check_kept_features(fake, real, settings)
+    # float32 pools; KID and precision/recall compute in float64 piece by piece (a few MiB at a time).
     if "kid" in settings.metrics:
-        mean, std, m = kernel_inception_distance(fake_features, real_features, settings.kid_subset_size,
+        mean, std, m = kernel_inception_distance(fake.features, real.features, settings.kid_subset_size,
                                                  settings.kid_subsets, settings.seed)
         scores["kid"], scores["kid_std"] = mean, std
         details["kid"] = {"subset_size": m, "subsets": settings.kid_subsets, "kernel": "(x.y/d + 1)^3",
                           "fake_pool": len(fake.features), "real_pool": len(real.features)}
     if "pr" in settings.metrics:
-        precision, recall = precision_recall(fake_features, real_features, settings.pr_k)
+        precision, recall = precision_recall(fake.features, real.features, settings.pr_k)
         scores["precision"], scores["recall"] = precision, recall
         details["pr"] = {"k": settings.pr_k, "fake_pool": len(fake.features), "real_pool": len(real.features)}
+    if "is" in settings.metrics:
+        scores["is"], scores["is_std"], details["is"] = _inception_score(fake, classifier, settings)
     return {"scores": scores, "details": details}
 
 
 def make_record(fake: FeatureStats, real: FeatureStats, settings: MetricSettings, extractor: dict[str, Any],
-                generator: Optional[str] = None) -> dict[str, Any]:
-    """Scores with their protocol: what a user can paste next to a number."""
-    result = compare(fake, real, settings)
+                generator: Optional[str] = None, classifier: Optional[FeatureExtractor] = None) -> dict[str, Any]:
+    """Scores with their protocol: what a user can paste next to a number (``classifier``: see :func:`compare`)."""
+    result = compare(fake, real, settings, classifier)
     real_info = real.meta.get("source", {})
     protocol = {
         "extractor": extractor,
@@ -242,7 +296,7 @@ class RunEvaluator:
                  device: torch.device, use_cache: bool = True, progress: Optional[Progress] = None):
         self.options, self.device, self.use_cache, self.progress = options, device, use_cache, progress
         self.loaded = build_extractor(host, options.extractor, options.extractor_options, device, reference,
-                                      where="eval.extractor options")
+                                      where="eval.extractor options", metrics=options.settings.metrics)
         label = f"{reference_info.get('kind', 'dataset')} reference data"
         self.reference = dataset_source(reference, label, {"type": "dataset", **reference_info}, options.n_real)
         self._real: Optional[FeatureStats] = None
@@ -264,7 +318,8 @@ class RunEvaluator:
         settings = self.options.settings
         fake = extract(self.loaded, source, self.options.batch_size, settings.pool if settings.needs_features else 0,
                        settings.seed, self.progress)
-        record = make_record(fake, real, settings, self.loaded.protocol, generator=which)
+        record = make_record(fake, real, settings, self.loaded.protocol, generator=which,
+                             classifier=self.loaded.extractor)
         record["protocol"]["reference_cached"] = bool(real.meta.get("cached"))
         return record
 

@@ -12,6 +12,8 @@ def format_scores(scores: dict[str, Any], prefix: str = "") -> str:
         parts.append(f"KID {scores[f'{prefix}kid']:.4g} ± {scores[f'{prefix}kid_std']:.2g}")
     if f"{prefix}precision" in scores:
         parts.append(f"precision {scores[f'{prefix}precision']:.3f}  recall {scores[f'{prefix}recall']:.3f}")
+    if f"{prefix}is" in scores:
+        parts.append(f"IS {scores[f'{prefix}is']:.4g} ± {scores[f'{prefix}is_std']:.2g}")
     return "  ".join(parts)
 
 

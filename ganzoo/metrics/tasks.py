@@ -60,11 +60,12 @@ def fid(a: str, b: Optional[str], host, device: torch.device, settings: MetricSe
                          f"{images[1].label} is {w2}x{h2}. Compare images of the same size (the resize would "
                          f"dominate the score); resize one side first.")
     stats = [s.stats for s in sides]
+    classifier = None  # the loaded extractor, whose class_logits give IS; none when both sides are .npz files
     if images:
         reference = next((s.source.data for s in reversed(sides) if s.source is not None and s.source.data is not None),
                          None)
-        loaded = build_extractor(host, extractor, options, device, reference)
-        protocol = loaded.protocol
+        loaded = build_extractor(host, extractor, options, device, reference, metrics=settings.metrics)
+        protocol, classifier = loaded.protocol, loaded.extractor
         for side, s in zip(sides, stats):
             if side.source is None:
                 check_stats_match(s, protocol, side.label)  # before any slow extraction
@@ -84,7 +85,7 @@ def fid(a: str, b: Optional[str], host, device: torch.device, settings: MetricSe
     record = None
     if b is not None:
         generator = next((s.generator for s in sides if s.generator), None)
-        record = make_record(stats[0], stats[1], settings, protocol, generator)
+        record = make_record(stats[0], stats[1], settings, protocol, generator, classifier)
     return FidOutcome(record, stats[0], sides[0].label)
 
 

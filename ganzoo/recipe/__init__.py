@@ -28,9 +28,9 @@ from ganzoo.recipe.models import (
                                   TrainSection,
 )
 from ganzoo.recipe.schema import recipe_schema
-from ganzoo.recipe.validation import Document, check_plugin_section
+from ganzoo.recipe.validation import Document, check_plugin_section, classifier_missing
 
 __all__ = ["COMMON_DATA_FIELDS", "DataSection", "Document", "EMASection", "EvalSection", "ExportSection",
            "ExtractorSection", "OptimizerSection", "PluginSection", "Recipe", "ResolvedRecipe", "RunSection",
-           "Section", "TrainSection", "apply_overrides", "build_architecture", "check_plugin_section", "load_data",
-           "load_recipe", "recipe_schema", "resolve", "section_fields"]
+           "Section", "TrainSection", "apply_overrides", "build_architecture", "check_plugin_section",
+           "classifier_missing", "load_data", "load_recipe", "recipe_schema", "resolve", "section_fields"]

@@ -14,7 +14,7 @@ from ganzoo.host import Host
 from ganzoo.host.registry import Registry
 from ganzoo.recipe.models import COMMON_DATA_FIELDS, PluginSection, Recipe, ResolvedRecipe
 from ganzoo.recipe.requires import check_requirements
-from ganzoo.recipe.validation import Document, check_plugin_section
+from ganzoo.recipe.validation import Document, check_plugin_section, classifier_missing
 from ganzoo.recipe.yamlfile import Loc, read_yaml
 
 
@@ -102,4 +102,8 @@ def resolve(data: dict, host: Host, source: str = "<recipe>", lines: Mapping[Loc
     extractor = recipe.eval.extractor
     extractor_config = (plugin_config(extractor, ("eval", "extractor"), host.feature_extractors)
                         if recipe.eval.every_images or extractor.kind in host.feature_extractors else None)
+    if recipe.eval.every_images and "is" in recipe.eval.metrics:  # else `ganzoo eval -e` may choose another
+        missing = classifier_missing(extractor.kind, host.feature_extractors)
+        if missing:
+            raise document.invalid(("eval", "metrics"), missing)
     return ResolvedRecipe(recipe, data_config, arch_config, post_configs, source, providers, extractor_config)

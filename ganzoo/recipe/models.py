@@ -128,14 +128,15 @@ class EvalSection(Section):
                                                                 "images shown (and at the end); default: never.")
     n_fake: int = Field(10_000, ge=2, description="Generated images per evaluation.")
     n_real: Optional[int] = Field(None, ge=2, description="Reference images (a seeded random subset); default: all.")
-    metrics: list[Literal["fid", "kid", "pr"]] = Field(["fid", "kid", "pr"], min_length=1,
-                                                       description="fid, kid, pr (precision and recall).")
+    metrics: list[Literal["fid", "kid", "pr", "is"]] = Field(
+        ["fid", "kid", "pr"], min_length=1,
+        description="fid, kid, pr (precision and recall), is (Inception Score; Inception weights only).")
     generator: Literal["ema", "raw"] = Field("ema", description="Evaluate the EMA generator or the raw one.")
     extractor: ExtractorSection = Field(default_factory=ExtractorSection,
                                         description="Feature extractor: a kind and its options.")
     batch_size: int = Field(32, ge=1, description="Images per feature-extractor batch (results do not depend on "
                                                   "it; memory does).")
-    seed: int = Field(0, ge=0, description="Seeds the fake latents and the KID/PR subsets.")
+    seed: int = Field(0, ge=0, description="Seeds the fake latents, the KID/PR subsets and the IS split order.")
 
     @field_validator("extractor", mode="before")
     @classmethod

@@ -86,6 +86,23 @@ def check_plugin_section(kind: str, fields: Mapping[str, Any], registry: Registr
                                also_accepted=tuple(f for f in also_accepted if f != "kind")) from None
 
 
+def classifier_missing(kind: str, registry: Registry) -> str | None:
+    """Why feature extractor ``kind`` cannot give the Inception Score (metric 'is'); None when it can or is unknown.
+
+    The Inception Score needs class predictions, which only extractors with a ``classifier``
+    give; the message names the installed ones that do.
+    """
+    if kind not in registry or registry.get(kind).obj.classifier:
+        return None
+    offering = [p.kind for p in registry if p.obj.classifier]
+    alternatives = (f"Installed extractors that provide it: {', '.join(offering)}; choose one with --extractor "
+                    f"{offering[0]} (eval.extractor: {offering[0]} in a recipe)" if offering
+                    else "No installed extractor provides it (the 'inception' extractor of ganzoo-features does)")
+    return (f"The Inception Score (metric 'is') needs a feature extractor that ends in an image classifier "
+            f"(Inception weights only), but feature extractor '{kind}' gives features and no class predictions. "
+            f"{alternatives}, or leave 'is' out of the metrics.")
+
+
 def fields_at(model: Any, loc: tuple) -> list[str]:
     """Names of the fields of the (nested) model found at ``loc``, for 'accepted fields' hints."""
     for part in loc:

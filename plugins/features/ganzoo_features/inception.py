@@ -17,6 +17,11 @@ absent it is downloaded there (unless ``download: false`` or
 ``GANZOO_OFFLINE=1``). A file whose name carries a hash (``name-<hex>.pth``, as
 torch.hub names files) must have a SHA-256 starting with it. Only the official
 file (SHA-256 ``6726825d...``) gives numbers comparable to published FIDs.
+
+Classifier: the same file holds the network's 1008-class head (``fc``), so the
+Inception Score's logits are ``pool3 @ fc.weight^T`` of the features already
+extracted, without the bias, as in the original IS code (openai/improved-gan)
+and torch-fidelity's ``logits_unbiased``, which published scores come from.
 """
 from __future__ import annotations
 
@@ -146,6 +151,7 @@ class InceptionExtractor(FeatureExtractor):
     kind = "inception"
     description = "Inception-v3 pool3 (TF 2015-12-05 weights), built and fed exactly as pytorch-fid does."
     space = "Inception-v3 pool3"
+    classifier = "Inception-v3 2015-12-05, 1008 classes (fc without bias, as the original IS code)"
     Config = InceptionConfig
     dims = 2048
 
@@ -163,6 +169,9 @@ class InceptionExtractor(FeatureExtractor):
             raise InputError(f"'{path}' cannot be read as PyTorch weights ({type(exc).__name__}: {exc}). "
                               + _how_to_get()) from None
         self.network = build_network(state, f"'{path}'").to(self.device)
+        # pytorch-fid's InceptionV3 stops at pool3 and drops the classifier; build_network has checked that
+        # the file holds it (a strict load of the whole torchvision network), so keep it for class_logits.
+        self.class_weight = state["fc.weight"].to(torch.float64)
 
     def protocol(self) -> dict[str, Any]:
         from importlib.metadata import version
@@ -182,6 +191,11 @@ class InceptionExtractor(FeatureExtractor):
         # (a permuted HWC stack) takes other convolution kernels and changes the last bits.
         x = images.to(self.device).float().div(255).contiguous()
         return self.network(x)[0].flatten(1).float().cpu()
+
+
+    def class_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The classifier's 1008 logits of pool3 features, in float64, a block of rows at a time."""
+        return torch.cat([block.to(torch.float64) @ self.class_weight.T for block in features.split(4096)])
 
 
 def make_random_weights(folder: str | Path, seed: int = 0, calibration_images: int = 4) -> Path:
