@@ -1,4 +1,4 @@
-"""`ganzoo fid`, `ganzoo eval`, `ganzoo features`: scores with their protocol.
+"""`ganzoo fid`, `ganzoo eval`, `ganzoo features`, `ganzoo metric-check`: scores with their protocol.
 
 They only wire and draw; the work is in ganzoo.metrics.tasks. Every number printed
 comes with its protocol, and --json prints the record with the full protocol.
@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ganzoo.cli import progress
-from ganzoo.cli.common import DeviceOption, JsonOption, console, exit_on_user_error, plugin_host
+from ganzoo.cli.common import DeviceOption, JsonOption, console, err_console, exit_on_user_error, plugin_host
 
 OptionOpt = typer.Option(None, "--option", "-o", help="Feature extractor option name=value (repeatable), e.g. "
                                                       "-o weights=/path/pt_inception-2015-12-05-6726825d.pth.")
@@ -143,20 +144,21 @@ def features_list(as_json: bool = JsonOption):
 
 @exit_on_user_error
 def features_train(kind: str = typer.Argument(..., help="A trainable extractor, e.g. domain."),
-                   source: str = typer.Argument(..., help="Labelled data: a recipe, a run directory or a dataset "
-                                                          "spec KIND[:field=value,...]."),
+                   source: str = typer.Argument(..., help="Real data: a recipe, a run directory, a dataset spec "
+                                                          "KIND[:field=value,...] or a folder of same-sized images."),
                    option: Optional[List[str]] = OptionOpt,
                    force: bool = typer.Option(False, "--force", help="Train again even if a model for this data "
                                                                       "and these options is cached."),
                    device: str = DeviceOption):
-    """Train a feature extractor on labelled real data; it is cached by the data's content hash."""
+    """Train a feature extractor on real data (labels help when it uses them); cached by the data's content hash."""
     from ganzoo.engine.device import pick_device
     from ganzoo.metrics import tasks
     dev = pick_device(device)
 
     def starting(images: int, info: dict, classes: int) -> None:
+        labels = f"{classes} classes" if classes > 1 else "no labels"
         console.print(f"Training the '{kind}' extractor on {images:,} images of {info.get('kind')} "
-                      f"({classes} classes) on {dev}", highlight=False)
+                      f"({labels}) on {dev}", highlight=False)
 
     done = tasks.train_extractor(kind, source, _options(option), plugin_host(), dev, force,
                                  lambda line: console.print(f"  {line}", highlight=False), starting)
@@ -166,15 +168,74 @@ def features_train(kind: str = typer.Argument(..., help="A trainable extractor, 
                       f"--force trains it again.", highlight=False, soft_wrap=True)
         return
     summary = done.summary
-    console.print(f"Saved {summary.get('path')} ({summary.get('seconds', 0):.0f}s, held-out accuracy "
-                  f"{summary.get('held_out_accuracy', float('nan')):.3f}). `ganzoo eval` and `ganzoo fid` find it "
-                  f"by the data's hash; elsewhere pass -o weights={summary.get('path')}.", highlight=False,
-                  soft_wrap=True)
+    measured = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in summary.items()
+                         if k.startswith("held_out") and isinstance(v, float))
+    took = f"{summary.get('seconds', 0):.0f}s" + (f", {measured}" if measured else "")
+    console.print(f"Saved {summary.get('path')} ({took}). `ganzoo eval` and `ganzoo fid` find it by the "
+                  f"data's hash; elsewhere pass -o weights={summary.get('path')}.", highlight=False, soft_wrap=True)
+
+
+def _number(value: Optional[float], digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def sanity_table(report) -> Table:
+    """The cases of a metric-check as a rich table (FID, KID, precision, recall, verdict)."""
+    colours = {"pass": "green", "fail": "red", "floor": "bold", "n/a": "yellow", "skipped": "dim"}
+    table = Table(title=f"{report.extractor['kind']} ({report.extractor.get('space', '')}): "
+                        f"{report.images_per_side:,} images per side", title_justify="left")
+    for column in ("case", "FID", "KID", "precision", "recall", "verdict"):
+        table.add_column(column, justify="left" if column in ("case", "verdict") else "right")
+    for case in report.cases:
+        verdict = f"[{colours[case.status]}]{case.status}[/]" + (f" ({escape(case.note)})" if case.note else "")
+        table.add_row(escape(case.label), _number(case.fid), _number(case.kid), _number(case.precision, 3),
+                      _number(case.recall, 3), verdict)
+    return table
+
+
+@exit_on_user_error
+def metric_check(data: str = typer.Argument(..., help="Real images: a dataset spec KIND[:field=value,...], a "
+                                                      "recipe, a run directory or a folder of same-sized images."),
+                 extractor: Optional[str] = typer.Option(None, "--extractor", "-e", help="Feature extractor "
+                                                         "(default: the recipe default, inception)."),
+                 option: Optional[List[str]] = OptionOpt,
+                 images: Optional[int] = typer.Option(None, "--images", min=1, help="Images per half (default: "
+                                                      "half the data, at most 5,000)."),
+                 seed: int = typer.Option(0, "--seed", min=0, help="Seeds the halves and the corruptions."),
+                 train: bool = typer.Option(False, "--train", help="A trainable extractor (domain) with no model "
+                                                                   "for this data yet is trained on it first."),
+                 batch_size: int = BatchOpt, as_json: bool = JsonOpt, device: str = DeviceOption):
+    """Check that a feature space sees what a shopper sees: scores of damaged real images against the floor.
+
+    Exit code 0 when every check passes, 1 when one fails, 2 for bad input.
+    """
+    from ganzoo.engine.device import pick_device
+    from ganzoo.metrics import tasks
+    with progress.features() as report_progress:
+        report = tasks.metric_check(data, plugin_host(), pick_device(device), extractor, _options(option), images,
+                                    seed, batch_size, report_progress, train,
+                                    lambda line: err_console.print(f"  {line}", highlight=False, markup=False))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        console.print(sanity_table(report))
+        console.print(f"Margin: {report.margin}; floor FID {report.cases[0].fid:.4g}, reference total variance "
+                      f"{report.total_variance:.4g}. {report.seconds:.0f}s.", highlight=False, soft_wrap=True)
+        for check in report.checks:
+            mark = "[green]ok[/]  " if check.passed else "[red]FAIL[/]"
+            console.print(f"{mark} {escape(check.what)}", highlight=False, soft_wrap=True)
+        verdict = ("[green]Every check passed.[/]" if report.passed else
+                   f"[red]{len(report.failed)} check(s) failed:[/] this feature space cannot rank generators that "
+                   f"differ in those ways.")
+        console.print(verdict, highlight=False)
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     app.command()(fid)
     app.command("eval")(eval_)
+    app.command("metric-check")(metric_check)
     features_app = typer.Typer(no_args_is_help=True, help="Feature extractors for metrics: list them, train the "
                                                           "trainable ones (e.g. domain).")
     features_app.command("list")(features_list)

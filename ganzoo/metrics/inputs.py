@@ -90,8 +90,11 @@ def load_run_data(run_dir: RunDir, host) -> tuple[Any, ImageData, dict[str, Any]
     return resolved, data, info
 
 
-def load_labelled_source(arg: str, host) -> tuple[ImageData, dict[str, Any]]:
-    """Data for ``ganzoo features train``: a run directory, a recipe or a dataset spec."""
+def load_real_source(arg: str, host) -> tuple[ImageData, dict[str, Any]]:
+    """Real images in memory, for ``ganzoo features train`` and ``ganzoo metric-check``.
+
+    A run directory, a recipe, a dataset spec, or a folder of same-sized images (unlabelled).
+    """
     path = Path(arg)
     if path.is_dir() and (path / RECIPE_FILE).exists():
         _, data, info = load_run_data(RunDir(path), host)
@@ -100,10 +103,22 @@ def load_labelled_source(arg: str, host) -> tuple[ImageData, dict[str, Any]]:
         if not path.is_file():
             raise InputError(f"Recipe '{path}' does not exist.")
         return load_recipe_data(load_recipe(path, host), host)
+    if path.is_dir():
+        return _folder_in_memory(path)
     if path.exists():
-        raise InputError(f"'{arg}' is not a run directory or a recipe. For a folder of images with one sub-folder "
-                         f"per class, give a dataset spec naming your folder dataset plugin and the path.")
+        raise InputError(f"'{arg}' is a file, not a run directory, recipe, dataset spec or folder of images.")
     return _spec(arg, host)
+
+
+def _folder_in_memory(path: Path) -> tuple[ImageData, dict[str, Any]]:
+    try:
+        source = folder_source(path)
+    except InputError as exc:
+        raise InputError(f"{exc} Photos of different sizes, or with class sub-folders: read them through a "
+                         f"dataset plugin that resizes them, e.g. the spec 'folder:path={path},resolution=64' "
+                         f"(ganzoo-datasets).") from None
+    images = torch.cat(list(source.batches(256)))
+    return ImageData(images), {"kind": "folder", "split": None, "data": {"path": str(path.resolve())}}
 
 
 def _spec(arg: str, host) -> tuple[ImageData, dict[str, Any]]:

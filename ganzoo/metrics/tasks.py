@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from ganzoo.errors import GanzooError, PluginError
+from ganzoo.metrics.check import SanityReport, check_feature_space, split_halves
 from ganzoo.metrics.errors import InputError
 from ganzoo.metrics.evaluate import (
     EvalOptions,
@@ -25,7 +26,7 @@ from ganzoo.metrics.evaluate import (
     reference_stats,
 )
 from ganzoo.metrics.evaluate import Progress as ProgressFn
-from ganzoo.metrics.inputs import load_labelled_source, load_run_data, open_side
+from ganzoo.metrics.inputs import load_real_source, load_run_data, open_side
 from ganzoo.metrics.stats import FeatureStats
 from ganzoo.recipe import Document, ExtractorSection, check_plugin_section
 from ganzoo.rundir import RunDir, load_run
@@ -129,7 +130,7 @@ class ExtractorTraining:
 def train_extractor(kind: str, source: str, options: dict[str, Any], host, device: torch.device, force: bool,
                     log: Callable[[str], None],
                     on_start: Callable[[int, dict[str, Any], int], None]) -> ExtractorTraining:
-    """Train a trainable feature extractor on labelled real data (``on_start(images, info, classes)`` first)."""
+    """Train a trainable feature extractor on real data (``on_start(images, info, classes)`` first)."""
     cls = host.feature_extractors.get(kind).obj
     if not cls.trainable:
         trainable = [p.kind for p in host.feature_extractors if p.obj.trainable]
@@ -137,7 +138,7 @@ def train_extractor(kind: str, source: str, options: dict[str, Any], host, devic
                           f"Trainable: {', '.join(trainable) or 'none installed'}.")
     document = Document("The --option values", f"for feature extractor '{kind}'", error=InputError, verb="are")
     _, config = check_plugin_section(kind, options, host.feature_extractors, document)
-    data, info = load_labelled_source(source, host)
+    data, info = load_real_source(source, host)
     extractor = cls(config, device)
     if not force:
         try:
@@ -148,3 +149,28 @@ def train_extractor(kind: str, source: str, options: dict[str, Any], host, devic
     on_start(len(data), info, len(data.class_names))
     summary = extractor.train(data, log)
     return ExtractorTraining(summary, None, len(data), data.content_hash())
+
+
+def metric_check(source: str, host, device: torch.device, extractor: Optional[str], options: dict[str, Any],
+                 per_side: Optional[int], seed: int, batch_size: int, progress: ProgressFn,
+                 train: bool = False, log: Callable[[str], None] = print) -> SanityReport:
+    """Score a feature extractor on controlled corruptions of real data (see ganzoo.metrics.check).
+
+    ``train``: a trainable extractor with no model for this data yet is trained on it first.
+    """
+    data, info = load_real_source(source, host)
+    split_halves(len(data), per_side, seed)  # too little data fails here, before any model is loaded
+    kind = extractor or ExtractorSection().kind
+    try:
+        loaded = build_extractor(host, kind, options, device, data, where="--option values")
+    except GanzooError:
+        cls = host.feature_extractors.get(kind).obj
+        if not (train and cls.trainable):
+            raise
+        log(f"No '{kind}' model for this data yet: training one on its {len(data):,} images first.")
+        _, config = check_plugin_section(kind, options, host.feature_extractors,
+                                         Document("The --option values", f"for feature extractor '{kind}'",
+                                                  error=InputError, verb="are"))
+        cls(config, device).train(data, log)
+        loaded = build_extractor(host, kind, options, device, data, where="--option values")
+    return check_feature_space(loaded, data, {"source": source, **info}, per_side, seed, batch_size, progress)

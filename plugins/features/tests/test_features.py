@@ -18,10 +18,12 @@ from ganzoo.api import ImageData
 from ganzoo.cli import app
 from ganzoo.host import create_host
 from ganzoo.metrics import InputError, frechet_distance
+from ganzoo.metrics.check import check_feature_space
 from ganzoo.metrics.evaluate import build_extractor, extract
 from ganzoo.metrics.sources import dataset_source, folder_source
 from ganzoo_features import inception
 from ganzoo_features.domain import DomainExtractor, model_path
+from ganzoo_features.image_statistics import DIMS as STATISTICS
 from ganzoo_features.inception import WEIGHTS_FILE, make_random_weights
 from ganzoo_features.plugin import ganzoo_register_feature_extractors
 
@@ -197,7 +199,7 @@ def test_domain_trains_caches_and_extracts(host):
     assert summary["held_out_accuracy"] > 0.8
 
     loaded = build_extractor(host, "domain", {"width": 4, "epochs": 3, "batch_size": 32, "lr": 1e-2}, reference=data)
-    assert loaded.protocol["comparable_to_published"] is False and loaded.protocol["dims"] == 32
+    assert loaded.protocol["comparable_to_published"] is False and loaded.protocol["dims"] == 32 + STATISTICS
     assert loaded.protocol["trained_on_sha256"] == data.content_hash()
     stats = extract(loaded, dataset_source(data, "d", {}), batch_size=17)
     assert stats.n == 240 and np.isfinite(stats.sigma).all()
@@ -205,8 +207,38 @@ def test_domain_trains_caches_and_extracts(host):
     assert by_path.protocol["weights_sha256"] == loaded.protocol["weights_sha256"]
     with pytest.raises(InputError, match="trained on 16x16 images but got 32x32"):
         loaded.extractor(torch.zeros(2, 1, 32, 32, dtype=torch.uint8))
-    with pytest.raises(InputError, match="has no labels"):
-        extractor.train(ImageData(data.images), log=lambda line: None)
+    unlabelled = DomainExtractor(config).train(ImageData(data.images), log=lambda line: None)
+    assert unlabelled["held_out_accuracy"] is None and unlabelled["objective"] == "contrastive views (shift, mirror)"
+    assert 0 <= unlabelled["held_out_view_match"] <= 1
+
+
+def test_domain_model_of_the_old_format_is_refused_with_what_to_do(tmp_path):
+    from safetensors.torch import save_file
+    old = tmp_path / "old.safetensors"
+    save_file({"w": torch.zeros(1)}, str(old), metadata={"format": "ganzoo-domain-1"})
+    with pytest.raises(InputError, match="older, colour-blind category classifier"):
+        DomainExtractor(DomainExtractor.Config(weights=old)).load()
+    damaged = tmp_path / "damaged.safetensors"
+    save_file({"w": torch.zeros(1)}, str(damaged), metadata={"format": "ganzoo-domain-2", "width": "4"})
+    with pytest.raises(InputError, match="damaged domain model"):
+        DomainExtractor(DomainExtractor.Config(weights=damaged)).load()
+
+
+def test_domain_features_see_colour_that_the_labels_do_not_need(host):
+    """Two shapes in random warm colours: a category classifier needs no colour, the domain space must see it."""
+    g = torch.Generator().manual_seed(0)
+    shapes_data = shapes(n=400)
+    warm = torch.stack([torch.tensor([200, 80, 40]) + torch.randint(-40, 41, (3,), generator=g) for _ in range(400)])
+    dark = shapes_data.images < 128
+    x = torch.where(dark, warm.view(400, 3, 1, 1), torch.tensor(255)).to(torch.uint8)
+    data = ImageData(x, shapes_data.labels, shapes_data.class_names)
+    options = {"width": 8, "epochs": 6, "batch_size": 64, "lr": 1e-2}
+    DomainExtractor(DomainExtractor.Config(**options)).train(data, log=lambda line: None)
+    loaded = build_extractor(host, "domain", options, reference=data)
+    report = check_feature_space(loaded, data, {"kind": "test"})
+    floor = report.case("floor").fid
+    assert report.case("greyscale").fid > 3 * floor and report.case("hue").fid > 3 * floor
+    assert report.case("greyscale").status == "pass"
 
 
 def test_features_train_command(tmp_path):
