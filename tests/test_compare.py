@@ -1,5 +1,6 @@
 """`ganzoo compare`: a tiny compare on the CPU makes the whole report, reruns reuse finished runs, and bad
 compare recipes fail before anything trains. Also the engine pieces it relies on."""
+import base64
 import json
 import re
 from pathlib import Path
@@ -7,16 +8,22 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
 from ganzoo.api import ImageData
 from ganzoo.cli import app
+from ganzoo.compare.caveats import Sanity, far_from_floor, leaderboard_caveats, seed_spread
+from ganzoo.compare.grids import real_choice
+from ganzoo.compare.recipe import Entry, load_compare
+from ganzoo.compare.report import write_report
+from ganzoo.compare.results import EntryResult, RunScores, collect
 from ganzoo.engine.batches import BatchStream
 from ganzoo.errors import RecipeError
 from ganzoo.host import create_host
 from ganzoo.recipe import load_recipe, resolve
 from ganzoo.runner import run_recipe
-from tests.conftest import SquaresPlugin, tiny_recipe
+from tests.conftest import Squares, SquaresConfig, SquaresPlugin, tiny_recipe
 from tests.test_metrics import PixelsPlugin
 
 runner = CliRunner()
@@ -98,7 +105,7 @@ def test_a_tiny_compare_writes_every_section_of_the_report(compared, chost):
     # Markdown links the PNGs; the HTML embeds every one of them and links nothing.
     pngs = sorted(p.name for p in (out / "report").glob("*.png"))
     assert pngs == sorted([f"samples-{e}-s{s}.png" for e in ("small", "critic", "labelled") for s in (0, 1)]
-                          + [f"curve-{m}.png" for m in ("fid", "kid", "precision", "recall")])
+                          + [f"curve-{m}.png" for m in ("fid", "kid", "precision", "recall")] + ["real-data.png"])
     assert all(f"report/{name}" in md for name in pngs)
     page = (out / "report.html").read_text()
     assert page.count("src='data:image/png;base64,") == len(pngs)
@@ -194,6 +201,135 @@ def test_bad_set_value_exits_2(tmp_path):
     assert result.exit_code == 2 and "budget.images" in err(result) and "greater than or equal to 1" in err(result)
 
 
+# ------------------------------------------------------------------ real data beside the samples, warnings, sanity
+
+def test_the_real_data_grid_sits_beside_the_samples(compared):
+    tmp, _, _ = compared
+    out = tmp / "out"
+    real, sample = out / "report" / "real-data.png", out / "report" / "samples-small-s0.png"
+    assert Image.open(real).size == Image.open(sample).size  # same count (9) and columns (3) as every run's grid
+    md = (out / "report.md").read_text()
+    assert "| entry | real data | seed 0 | seed 1 |" in md
+    assert md.count("![real data](report/real-data.png)") == 3  # beside each entry's row
+    assert "**Real data** (first column): 9 images" in md and "conditional entries' row order" in md
+    page = (out / "report.html").read_text()
+    embedded = "data:image/png;base64," + base64.b64encode(real.read_bytes()).decode()
+    assert page.count(embedded) == 1 and "rowspan='3'" in page
+
+
+def test_the_real_grid_has_one_class_per_row_in_the_conditional_grids_order():
+    data = Squares(SquaresConfig(size=48, classes=2), 16).load()
+    picks = real_choice(data, 9, seed=0, by_class=True)
+    assert data.labels[picks].view(3, 3).tolist() == [[0] * 3, [1] * 3, [0] * 3]  # rows as row_classes lays them
+    assert len(set(picks.tolist())) == 9  # no repeats while a class has enough images
+    assert torch.equal(picks, real_choice(data, 9, seed=0, by_class=True))
+    assert not torch.equal(picks, real_choice(data, 9, seed=1, by_class=True))
+    anyhow = real_choice(data, 9, seed=0, by_class=False)
+    assert len(set(anyhow.tolist())) == 9 and len(set(data.labels[anyhow].tolist())) == 2
+    one_class = ImageData(data.images[:4], torch.zeros(4, dtype=torch.int64), ("a", "b"))
+    assert real_choice(one_class, 4, seed=0, by_class=True).tolist()[2:] == [-1, -1]  # class b's row stays blank
+
+
+def scored(name, fids):
+    """An entry whose finished runs scored these FIDs (the caveats read scores only, so no planned run)."""
+    return EntryResult(Entry(name, "dcgan", "architecture"),
+                       [RunScores(None, Path(name), "finished", scores={"fid": fid}) for fid in fids])
+
+
+def test_leaders_within_the_seed_spread_are_called_indistinguishable():
+    caveat = seed_spread([scored("wide", [40.0, 50.0, 60.0]), scored("close", [41.0, 43.0, 45.0]),
+                          scored("far", [90.0, 91.0, 92.0])], ["fid"])
+    assert caveat.kind == "seed_spread"
+    assert caveat.text.startswith("close (FID 43.00 ± 2.00) and wide (FID 50.00 ± 10.00) differ by 7.00, less "
+                                  "than the larger of their standard deviations over seeds (10.00)")
+    assert "with 3 seeds they cannot be told apart" in caveat.text and "far" not in caveat.text
+
+
+def test_leaders_further_apart_than_the_seed_spread_get_no_warning():
+    assert seed_spread([scored("a", [40.0, 41.0]), scored("b", [60.0, 61.0])], ["fid"]) is None
+    assert seed_spread([scored("alone", [40.0, 41.0])], ["fid"]) is None  # nothing to tell it from
+
+
+def test_one_finished_seed_means_the_ranking_cannot_be_told_from_seed_noise():
+    caveat = seed_spread([scored("a", [40.0]), scored("b", [80.0, 81.0])], ["fid"])
+    assert "only one seed finished for a" in caveat.text and "cannot be told from seed noise" in caveat.text
+
+
+def sanity_record(mildest_fid, extractor="test-pixels", check_passed=True):
+    return {"extractor": {"kind": extractor}, "images_per_side": 24, "margin": "every fault at least 2x the floor",
+            "passed": check_passed,
+            "cases": [{"name": "floor", "label": "real vs real", "fid": 0.5, "kid": 0.0001, "precision": 0.9,
+                       "recall": 0.9, "status": "floor", "note": "two halves of the data"},
+                      {"name": "blur_weak", "label": "a slight blur", "fid": mildest_fid, "kid": 0.002,
+                       "precision": 0.8, "recall": 0.85, "status": "pass", "note": ""},
+                      {"name": "greyscale", "label": "colour removed", "fid": mildest_fid * 3, "kid": 0.01,
+                       "precision": 0.5, "recall": 0.6, "status": "pass", "note": ""},
+                      {"name": "hue", "label": "hue rotated", "fid": None, "kid": None, "precision": None,
+                       "recall": None, "status": "skipped", "note": "grey data"},
+                      {"name": "channel_swap", "label": "red and blue swapped", "fid": 0.6, "kid": 0.0001,
+                       "precision": 0.9, "recall": 0.9, "status": "n/a", "note": "colours unchanged"}],
+            "checks": [{"what": "every fault scores above the floor", "passed": True},
+                       {"what": "strong blur scores worse than weak blur", "passed": check_passed}]}
+
+
+def test_far_from_the_floor_compares_the_best_entry_with_the_mildest_corruption():
+    results = [scored("a", [12.0, 14.0]), scored("b", [30.0, 31.0])]
+    caveat = far_from_floor(results, ["fid"], Sanity(**sanity_record(4.0)))
+    assert caveat.text == ("the best entry (a, FID 13.00) is further from the real data than real images with a "
+                           "slight blur (FID 4.00); the floor (real vs real) is 0.50: the samples are not yet like "
+                           "the data.")
+    assert far_from_floor(results, ["fid"], Sanity(cases=sanity_record(20.0)["cases"])) is None
+    other = Sanity(cases=sanity_record(4.0)["cases"], passed=True, extractor={"kind": "inception"})
+    kinds = [c.kind for c in leaderboard_caveats(results, ["fid"], other, {"extractor": {"kind": "test-pixels"}})]
+    assert kinds == ["other_feature_space"]  # FIDs in another feature space are not set beside these
+
+
+def rewrite_report(tmp, path, chost, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp / "cache"))
+    compare = load_compare(path, chost, [])
+    write_report(compare, collect(compare, chost), chost)
+    out = tmp / "out"
+    return (out / "report.md").read_text(), (out / "report.html").read_text(), json.loads(
+        (out / "leaderboard.json").read_text())
+
+
+def test_a_sanity_json_adds_the_floor_warning_and_the_sanity_section(compared, chost, monkeypatch):
+    tmp, path, _ = compared
+    sanity = tmp / "out" / "sanity.json"
+    best = json.loads((tmp / "out" / "leaderboard.json").read_text())["entries"][0]
+    try:
+        sanity.write_text(json.dumps(sanity_record(best["fid"]["mean"] / 2, check_passed=False)))
+        md, page, board = rewrite_report(tmp, path, chost, monkeypatch)
+    finally:
+        sanity.unlink()
+        rewrite_report(tmp, path, chost, monkeypatch)  # the other tests see the report without it
+    warnings = {w["kind"]: w["text"] for w in board["warnings"]}
+    assert set(warnings) >= {"far_from_floor", "sanity_failed"}
+    assert warnings["far_from_floor"].startswith(f"the best entry ({best['name']}, FID {best['fid']['mean']:.2f}) "
+                                                 f"is further from the real data than real images with a slight "
+                                                 f"blur (FID {best['fid']['mean'] / 2:.2f}); the floor (real vs real) "
+                                                 f"is 0.50")
+    board_at, fairness_at = md.index("## Leaderboard"), md.index("## Fairness")
+    assert board_at < md.index("**Warning: Far from the floor**") < fairness_at
+    assert "## Sanity of the feature space" in md and "Margin: every fault at least 2x the floor." in md
+    assert f"| a slight blur | {best['fid']['mean'] / 2:.2f} | 0.0020 |" in md
+    assert "| hue rotated | — | — | — | — | skipped | grey data |" in md
+    assert "**Failed**: strong blur scores worse than weak blur. The ranking may not reflect what a person sees." in md
+    assert "<h2>Sanity of the feature space</h2>" in page and "Warning: Far from the floor" in page
+    assert "<strong>Failed</strong>" in page
+
+
+def test_without_sanity_json_there_is_no_floor_warning_and_no_sanity_section(compared):
+    tmp, _, _ = compared
+    out = tmp / "out"
+    assert not (out / "sanity.json").exists()
+    md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert "Sanity of the feature space" not in md and "Sanity of the feature space" not in page
+    assert "Far from the floor" not in md and "Far from the floor" not in page
+    assert {w["kind"] for w in board["warnings"]} <= {"seed_spread"}  # only what the runs themselves can tell
+
+
 # ------------------------------------------------------------------ engine pieces the compare relies on
 
 def test_data_order_does_not_depend_on_the_batch_size():
@@ -274,5 +410,33 @@ def test_every_shipped_compare_recipe_runs_with_a_tiny_budget(path, tmp_path, mo
     result = invoke(path, *[a for k, v in small.items() for a in ("--set", f"{k}={v}")])
     assert result.exit_code == 0, result.output
     board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
-    assert {e["kind"] for e in board["entries"]} == {"dcgan", "wgan-gp", "stylegan-lite"}
+    recipe = yaml.safe_load(path.read_text())
+    assert {e["kind"] for e in board["entries"]} == {e["architecture"]["kind"] for e in recipe["entries"]}
     assert all(e["fid"]["n"] == 1 for e in board["entries"])
+
+
+def test_the_compare_checks_its_feature_space_once_and_reuses_the_check(chost, tmp_path, monkeypatch):
+    from ganzoo.compare import run as compare_run
+    from ganzoo.recipe import load_data
+    path = compare_recipe(tmp_path, data={"kind": "test-squares", "resolution": 16, "size": 240},
+                          eval={"extractor": "test-pixels", "n_fake": 100, "every_images": 32, "batch_size": 50},
+                          entries=[{"name": "small", "architecture": {"kind": "dcgan", "width": 8, "z_dim": 16}}])
+    compare = load_compare(path, chost, [])
+    data = load_data(compare.runs[0].resolved, chost)
+    loaded = compare_run.ensure_extractor(compare, chost, data, torch.device("cpu"), print)
+    compare.output.mkdir(parents=True)
+    first = compare_run.ensure_sanity(compare, loaded, data, print)
+    saved = json.loads((compare.output / "sanity.json").read_text())
+    assert saved == first and saved["images_per_side"] == 100 and saved["cases"][0]["name"] == "floor"
+    assert saved["key"]["content_sha256"] == data.content_hash()
+
+    def measured_again(*args, **kwargs):
+        raise AssertionError("the check was measured again although nothing changed")
+
+    monkeypatch.setattr(compare_run, "check_feature_space", measured_again)
+    assert compare_run.ensure_sanity(compare, loaded, data, print) == first
+    (tmp_path / "small").mkdir()
+    small = load_compare(compare_recipe(tmp_path / "small"), chost, [])
+    lines = []
+    assert compare_run.ensure_sanity(small, loaded, data, lines.append) is None  # n_fake 20: too few per side
+    assert "Not checking the feature space" in lines[0]

@@ -4,12 +4,14 @@ It only wires and draws; the work is in ganzoo.compare.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ganzoo.cli import progress
@@ -44,6 +46,16 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
     for status in prepared.statuses:
         console.print(f"  {status.run.name}: {plan[status.state]}" + (f" ({status.detail})" if status.detail else ""),
                       highlight=False)
+    if prepared.sanity is not None:
+        failed = [c["what"] for c in prepared.sanity["checks"] if not c["passed"]]
+        floor = next(c["fid"] for c in prepared.sanity["cases"] if c["name"] == "floor")
+        if failed:
+            err_console.print(f"[yellow]warning:[/] the feature space failed {len(failed)} check(s) on corrupted "
+                              f"real images ({'; '.join(failed)}): the ranking may not reflect what a person sees. "
+                              f"See the report's sanity section.", highlight=False, soft_wrap=True)
+        else:
+            say(f"Feature space checked: every corruption of the real images scores clearly above the floor "
+                f"(real vs real FID {floor:.4g}).")
     if dry_run:
         console.print("Dry run: everything checks out; nothing was trained.")
         return
@@ -67,7 +79,7 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
         raise typer.Exit(130)
     failures = {o.name: o.message for o in outcomes if not o.ok}
     results = collect(spec, host, failures)
-    paths = write_report(spec, results, host)
+    paths = write_report(spec, results, host, prepared.data)
     board = leaderboard(spec, results)
     table = Table(title=f"{file.stem}: {spec.budget_label} per run, mean ± std over seeds", box=box.SIMPLE_HEAD)
     for header, align in zip(board.header, board.align):
@@ -77,6 +89,9 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
     # A terminal gets what fits it; logs and pipes get whole lines rather than a table squeezed to 80 columns.
     wide = console if console.is_terminal else Console(file=console.file, width=max(console.width, 240))
     wide.print(table)
+    for caveat in json.loads(paths["json"].read_text()).get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {escape(caveat['title'])}: {escape(caveat['text'])}",
+                          highlight=False, soft_wrap=True)
     console.print(f"Report: {paths['html']} (and {paths['md'].name}, {paths['json'].name})", highlight=False)
     for name, message in failures.items():
         err_console.print(f"[red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)

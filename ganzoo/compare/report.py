@@ -1,7 +1,8 @@
 """The compare report: report.md beside its PNGs, and report.html with the same images embedded.
 
-Both are made from one set of sections (leaderboard, fairness, samples, curves, protocol, runs), so
-they always say the same; the CLI prints the leaderboard from the same rows.
+Both are made from one set of sections (leaderboard and its warnings, fairness, samples beside the real
+data, curves, sanity of the feature space, protocol, runs), so they always say the same; the CLI prints
+the leaderboard from the same rows.
 """
 from __future__ import annotations
 
@@ -12,15 +13,14 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
-
 import ganzoo
+from ganzoo.api import ImageData
+from ganzoo.compare.caveats import Caveat, Sanity, leaderboard_caveats, load_sanity, sanity_lines, sanity_table
+from ganzoo.compare.grids import real_grid, sample_grids
 from ganzoo.compare.plots import curve_plot
 from ganzoo.compare.recipe import Compare
-from ganzoo.compare.results import LABELS, EntryResult, RunScores, Stat, load_generator, ranked, scored_metrics
+from ganzoo.compare.results import LABELS, EntryResult, RunScores, Stat, ranked, scored_metrics
 from ganzoo.compare.tables import Table, entries_table, leaderboard, runs_table
-from ganzoo.engine.images import grid_columns, save_grid
-from ganzoo.export.generate import generate_batches
 from ganzoo.fileio import write_bytes, write_json
 from ganzoo.host import Host
 from ganzoo.metrics.report import format_protocol
@@ -125,25 +125,6 @@ def protocol_lines(compare: Compare, results: list[EntryResult]) -> tuple[list[s
 
 # ------------------------------------------------------------------ images
 
-def sample_grids(compare: Compare, results: list[EntryResult], host: Host, folder: Path) -> dict[str, Path]:
-    """Each finished run's generator on the same latent seed (and one class per row when conditional)."""
-    count, seed = compare.spec.samples.count, compare.spec.samples.seed
-    grids = {}
-    for result in results:
-        for run in result.runs:
-            if run.status not in ("finished", "unfinished"):
-                continue
-            loaded = load_generator(run, host)
-            architecture = loaded.architecture
-            labels = None
-            if architecture.conditional:
-                labels = torch.arange(count) // grid_columns(count) % architecture.image.num_classes
-            images = torch.cat([b for _, b, _ in generate_batches(architecture, loaded.generator, count, seed,
-                                                                   torch.device("cpu"), labels=labels)])
-            grids[run.run.name] = save_grid(images, folder / f"samples-{run.run.name}.png")
-    return grids
-
-
 def curve_plots(compare: Compare, results: list[EntryResult], folder: Path) -> dict[str, Path]:
     note = "each seed a line style" if len(compare.spec.seeds) > 1 else ""
     return {m: curve_plot(results, m, folder / f"curve-{m}.png", note) for m in scored_metrics(compare)
@@ -156,65 +137,56 @@ def _data_uri(path: Path) -> str:
 
 # ------------------------------------------------------------------ writing
 
-def write_report(compare: Compare, results: list[EntryResult], host: Host) -> dict[str, Path]:
+def write_report(compare: Compare, results: list[EntryResult], host: Host,
+                 data: Optional[ImageData] = None) -> dict[str, Path]:
+    """Every section into report.md, report.html and leaderboard.json; ``data``: the compare's real images when
+    the caller has them loaded (else loaded again for the real grid)."""
     folder = compare.output / "report"
     grids = sample_grids(compare, results, host, folder)
+    real = real_grid(compare, results, host, folder, data)
     curves = curve_plots(compare, results, folder)
     board = leaderboard(compare, results)
     runs = runs_table(results)
     entries = entries_table(results)
     fair = fairness(compare, results)
     protocol, record = protocol_lines(compare, results)
+    sanity = load_sanity(compare.output)
+    caveats = leaderboard_caveats(results, scored_metrics(compare), sanity, record)
     created = time.strftime("%Y-%m-%d %H:%M")
     head = (f"{len(compare.entries)} entries × {len(compare.spec.seeds)} seed(s) on {compare.data['kind']} "
             f"({compare.data['resolution']}px), budget {compare.budget_label} per run; compare file "
             f"{compare.source}; made {created} by ganzoo {ganzoo.__version__}.")
-    conditional = any(r.conditional for r in results)
-    samples_note = (f"{compare.spec.samples.count} images per run from the final "
-                    f"{'EMA' if compare.spec.eval.generator == 'ema' else 'raw'} generator, latents drawn from "
-                    f"one stream seeded {compare.spec.samples.seed} for every run (entries with different latent "
-                    f"sizes get different vectors from it)"
-                    + ("; class-conditional entries draw one class per row, the same rows in every grid"
-                       if conditional else "") + ".")
+    samples_note = _samples_note(compare, results, real)
     seeds = compare.spec.seeds
     paths = {"md": compare.output / "report.md", "html": compare.output / "report.html",
              "json": compare.output / "leaderboard.json"}
 
     md = [f"# Compare: {compare.source.stem}", "", head, "", "## Leaderboard", "", board.markdown(), "",
+          *[f"> **Warning: {c.title}**: {c.text}\n" for c in caveats],
           "## Fairness", "", *[f"- {line}" for line in fair], "", "## Samples", "", samples_note, "",
-          Table(["entry", *[f"seed {s}" for s in seeds]],
-                [[e.entry.name, *[(f"![{r.run.name}](report/{grids[r.run.name].name})" if r.run.name in grids
-                                   else r.status) for r in e.runs]] for e in results]).markdown(), "",
+          _samples_markdown(results, seeds, grids, real), "",
           "## Curves", "", *[f"![{LABELS[m]}](report/{p.name})" for m, p in curves.items()], "",
+          *_sanity_markdown(sanity),
           "## Protocol", "", *[f"- {line}" for line in protocol], "", "### Entries", "", entries.markdown(), "",
           "## Runs", "", runs.markdown(), ""]
     write_bytes(paths["md"], "\n".join(md).encode())
 
-    width = max(160, min(340, 960 // len(seeds)))  # the grids of all seeds side by side in the page's width
-
-    def cell(run: RunScores) -> str:
-        if run.run.name not in grids:
-            return f"<td class='missing'>{html.escape(run.status)}</td>"
-        return (f"<td><img class='grid' style='width: {width}px' alt='{html.escape(run.run.name)}' "
-                f"src='{_data_uri(grids[run.run.name])}'></td>")
-
-    samples = ("<table class='samples'><thead><tr><th>entry</th>" + "".join(f"<th>seed {s}</th>" for s in seeds)
-               + "</tr></thead><tbody>" + "".join(f"<tr><th>{html.escape(e.entry.name)}<br><span class='kind'>"
-                                                  f"{html.escape(e.entry.kind)}</span></th>"
-                                                  + "".join(cell(r) for r in e.runs) + "</tr>" for e in results)
-               + "</tbody></table>")
     plots = "".join(f"<figure><img alt='{LABELS[m]} curve' src='{_data_uri(p)}'></figure>" for m, p in curves.items())
+    warnings = "".join(f"<p class='warning'><strong>Warning: {html.escape(c.title)}</strong>: {_inline(c.text)}</p>"
+                       for c in caveats)
     body = f"""<h1>Compare: {html.escape(compare.source.stem)}</h1>
 <p class="lead">{_inline(head)}</p>
 <h2>Leaderboard</h2>
 <div class="scroll">{board.html()}</div>
+{warnings}
 <h2>Fairness</h2>
 <ul>{''.join(f'<li>{_inline(line)}</li>' for line in fair)}</ul>
 <h2>Samples</h2>
 <p>{_inline(samples_note)}</p>
-<div class="scroll">{samples}</div>
+<div class="scroll">{_samples_html(results, seeds, grids, real)}</div>
 <h2>Curves</h2>
 <div class="curves">{plots or '<p>No evaluation recorded yet.</p>'}</div>
+{_sanity_html(sanity)}
 <h2>Protocol</h2>
 <ul>{''.join(f'<li>{_inline(line)}</li>' for line in protocol)}</ul>
 <h3>Entries</h3>
@@ -223,8 +195,67 @@ def write_report(compare: Compare, results: list[EntryResult], host: Host) -> di
 <h2>Runs</h2>
 <div class="scroll">{runs.html()}</div>"""
     write_bytes(paths["html"], _page(f"ganzoo compare: {compare.source.stem}", body).encode())
-    write_json(paths["json"], _leaderboard_json(compare, results))
+    write_json(paths["json"], _leaderboard_json(compare, results, caveats))
     return paths
+
+
+def _samples_note(compare: Compare, results: list[EntryResult], real: Path | str) -> str:
+    count, seed = compare.spec.samples.count, compare.spec.samples.seed
+    conditional = any(r.conditional for r in results)
+    generated = (f"{count} images per run from the final "
+                 f"{'EMA' if compare.spec.eval.generator == 'ema' else 'raw'} generator, latents drawn from one "
+                 f"stream seeded {seed} for every run (entries with different latent sizes get different vectors "
+                 f"from it)" + ("; class-conditional entries draw one class per row, the same rows in every grid"
+                                if conditional else "") + ".")
+    if isinstance(real, str):
+        return f"{generated} **No real data column**: {real}."
+    return (f"{generated} **Real data** (first column): {count} images of the compare's data, drawn with seed "
+            f"{seed}" + (", one class per row in the conditional entries' row order" if conditional else "")
+            + ": what every row of samples should look like.")
+
+
+def _samples_markdown(results: list[EntryResult], seeds: list[int], grids: dict[str, Path], real: Path | str) -> str:
+    real_cell = f"![real data](report/{real.name})" if isinstance(real, Path) else "—"
+    return Table(["entry", "real data", *[f"seed {s}" for s in seeds]],
+                 [[e.entry.name, real_cell, *[(f"![{r.run.name}](report/{grids[r.run.name].name})"
+                                               if r.run.name in grids else r.status) for r in e.runs]]
+                  for e in results]).markdown()
+
+
+def _samples_html(results: list[EntryResult], seeds: list[int], grids: dict[str, Path], real: Path | str) -> str:
+    width = max(160, min(340, 960 // (len(seeds) + 1)))  # the real grid and every seed's side by side
+
+    def image(path: Path, alt: str) -> str:
+        return f"<img class='grid' style='width: {width}px' alt='{html.escape(alt)}' src='{_data_uri(path)}'>"
+
+    def cell(run: RunScores) -> str:
+        if run.run.name not in grids:
+            return f"<td class='missing'>{html.escape(run.status)}</td>"
+        return f"<td>{image(grids[run.run.name], run.run.name)}</td>"
+
+    # One real grid beside every entry's row (embedded once): the reader compares across, not down.
+    real_cell = (f"<td class='real' rowspan='{len(results)}'>{image(real, 'real data')}</td>"
+                 if isinstance(real, Path) else f"<td class='missing' rowspan='{len(results)}'>not loaded</td>")
+    rows = "".join(f"<tr><th>{html.escape(e.entry.name)}<br><span class='kind'>{html.escape(e.entry.kind)}</span>"
+                   f"</th>{real_cell if i == 0 else ''}{''.join(cell(r) for r in e.runs)}</tr>"
+                   for i, e in enumerate(results))
+    return ("<table class='samples'><thead><tr><th>entry</th><th>real data</th>"
+            + "".join(f"<th>seed {s}</th>" for s in seeds) + f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _sanity_markdown(sanity: Optional[Sanity]) -> list[str]:
+    if sanity is None:
+        return []
+    table = [sanity_table(sanity).markdown(), ""] if sanity.cases else []
+    return ["## Sanity of the feature space", "", *[f"- {line}" for line in sanity_lines(sanity)], "", *table]
+
+
+def _sanity_html(sanity: Optional[Sanity]) -> str:
+    if sanity is None:
+        return ""
+    table = f"<div class='scroll'>{sanity_table(sanity).html()}</div>" if sanity.cases else ""
+    items = "".join(f"<li>{_inline(line)}</li>" for line in sanity_lines(sanity))
+    return f"<h2>Sanity of the feature space</h2>\n<ul>{items}</ul>\n{table}"
 
 
 def _inline(text: str) -> str:
@@ -239,12 +270,13 @@ def _inline(text: str) -> str:
     return "".join(out)
 
 
-def _leaderboard_json(compare: Compare, results: list[EntryResult]) -> dict[str, Any]:
+def _leaderboard_json(compare: Compare, results: list[EntryResult], caveats: list[Caveat]) -> dict[str, Any]:
     def as_dict(s: Optional[Stat]) -> Optional[dict]:
         return None if s is None else {"mean": s.mean, "std": s.std, "n": s.n}
 
     metrics = scored_metrics(compare)
     return {"compare": str(compare.source), "budget": compare.spec.budget.model_dump(), "seeds": compare.spec.seeds,
+            "warnings": [c.to_dict() for c in caveats],
             "entries": [{"name": e.entry.name, "kind": e.entry.kind, "origin": e.entry.origin,
                          **{m: as_dict(e.metric(m)) for m in metrics}, "images_per_s": as_dict(e.speed()),
                          "wall_seconds": as_dict(e.wall()), "peak_memory_mib": e.peak_memory(),
@@ -272,6 +304,8 @@ table.samples th { text-align: left; }
 .kind { color: #6b7385; font-weight: normal; font-size: 12px; }
 img.grid { image-rendering: pixelated; border: 1px solid #d5d9e0; display: block; }
 td.missing { color: #8a93a3; font-style: italic; }
+td.real { background: #f6f7f9; }
+.warning { background: #fff6e6; border-left: 4px solid #e0a030; padding: 6px 10px; margin: 8px 0; }
 .curves { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 12px; }
 .curves figure { margin: 0; } .curves img { width: 100%; height: auto; border: 1px solid #e3e6eb; }
 code { background: #f0f2f5; padding: 1px 4px; border-radius: 3px; font-size: 12.5px; }

@@ -2,25 +2,28 @@
 
 Before the first step of the first run the data is loaded, every entry's architecture is built
 for it, the feature extractor is loaded (a trainable one with no model for this data yet is
-trained now, once) and existing run directories are checked against the runs the compare makes.
+trained now, once) and checked on corrupted real data (``ganzoo metric-check``, into
+OUTPUT/sanity.json), and existing run directories are checked against the runs the compare makes.
 Each run is then trained by ``ganzoo.runner.run_recipe``, the code behind ``ganzoo run``: one
 after another in this process on a CPU or a single GPU, or as ``ganzoo run`` subprocesses, one
 per GPU, when several GPUs are visible.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, Optional
 
 import torch
 import yaml
 
 from ganzoo.api import ImageData
+from ganzoo.compare.caveats import SANITY_FILE
 from ganzoo.compare.recipe import Compare, PlannedRun
 from ganzoo.engine import checkpoint
 from ganzoo.engine.device import check_amp, pick_device
@@ -28,7 +31,8 @@ from ganzoo.engine.loop import Callback
 from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.fileio import write_bytes, write_json
 from ganzoo.host import Host
-from ganzoo.metrics.evaluate import build_extractor
+from ganzoo.metrics.check import MIN_PER_SIDE, check_feature_space
+from ganzoo.metrics.evaluate import LoadedExtractor, build_extractor
 from ganzoo.recipe import build_architecture, load_data
 from ganzoo.rundir import recipe_differences
 from ganzoo.runner import run_dir_of, run_recipe
@@ -52,6 +56,7 @@ class Prepared:
     data: ImageData
     statuses: list[RunStatus]
     gpus: list[str]   # CUDA devices for one run per GPU at once; empty: one after another in this process
+    sanity: Optional[dict[str, Any]] = None  # the feature-space check (OUTPUT/sanity.json), when made
 
     @property
     def todo(self) -> list[RunStatus]:
@@ -100,7 +105,7 @@ def check_existing(compare: Compare) -> None:
 
 
 def ensure_extractor(compare: Compare, host: Host, data: ImageData, device: torch.device, log: Log,
-                     train: bool = True) -> None:
+                     train: bool = True) -> Optional[LoadedExtractor]:
     """Load the evaluation's feature extractor now, so missing weights stop the compare before it trains.
 
     A trainable extractor (e.g. one learned from the real data) with no model for this data yet is
@@ -111,19 +116,45 @@ def ensure_extractor(compare: Compare, host: Host, data: ImageData, device: torc
     kind = resolved.recipe.eval.extractor.kind
     options = resolved.extractor_config.model_dump(mode="json")
     try:
-        build_extractor(host, kind, options, device, data, where="eval.extractor options")
-        return
+        return build_extractor(host, kind, options, device, data, where="eval.extractor options")
     except GanzooError:
         cls = host.feature_extractors.get(kind).obj
         if not cls.trainable:
             raise
     if not train:
         log(f"No '{kind}' feature extractor has been trained on this data yet; the compare will train it first.")
-        return
+        return None
     log(f"No '{kind}' feature extractor has been trained on this data yet; training it once now on the "
         f"compare's {len(data):,} images.")
     cls(cls.Config.model_validate(options), device).train(data, log)
-    build_extractor(host, kind, options, device, data, where="eval.extractor options")
+    return build_extractor(host, kind, options, device, data, where="eval.extractor options")
+
+
+def ensure_sanity(compare: Compare, loaded: LoadedExtractor, data: ImageData, log: Log) -> Optional[dict[str, Any]]:
+    """The feature space checked on the compare's data (OUTPUT/sanity.json; reused while extractor, data and
+    sample size are the same). Each half has ``eval.n_fake`` images, so its floor is measured at the runs' size."""
+    section = compare.runs[0].resolved.recipe.eval
+    per_side = min(section.n_fake, len(data) // 2)
+    path = compare.output / SANITY_FILE
+    key = {"extractor": {k: v for k, v in loaded.protocol.items() if k != "options"},
+           "content_sha256": data.content_hash(), "images_per_side": per_side, "seed": section.seed}
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+            if previous.get("key") == key:
+                return previous
+        except (OSError, ValueError):
+            pass  # unreadable: measured again and replaced
+    if per_side < MIN_PER_SIDE:
+        log(f"Not checking the feature space: it needs {2 * MIN_PER_SIDE} real images and eval.n_fake >= "
+            f"{MIN_PER_SIDE}.")
+        return None
+    log(f"Checking the '{loaded.protocol['kind']}' feature space on corrupted real images ({per_side:,} per side).")
+    report = check_feature_space(loaded, data, {"kind": compare.data["kind"], "data": compare.data}, per_side,
+                                 section.seed, section.batch_size)
+    result = {**report.to_dict(), "key": key}
+    write_json(path, result)
+    return result
 
 
 def gpus_for(device: str) -> list[str]:
@@ -149,9 +180,13 @@ def check_and_plan(compare: Compare, host: Host, fresh: bool, log: Log, dry_run:
         build_architecture(run.resolved, host, data.spec)
     if not fresh:
         check_existing(compare)
-    ensure_extractor(compare, host, data, device, log, train=not dry_run)
+    loaded = ensure_extractor(compare, host, data, device, log, train=not dry_run)
     statuses = [RunStatus(run, "new") if fresh else status_of(compare, run) for run in compare.runs]
-    return Prepared(data, statuses, gpus_for(compare.spec.device))
+    sanity = None
+    if loaded is not None and not dry_run:
+        compare.output.mkdir(parents=True, exist_ok=True)
+        sanity = ensure_sanity(compare, loaded, data, log)
+    return Prepared(data, statuses, gpus_for(compare.spec.device), sanity)
 
 
 def write_plan(compare: Compare) -> None:
