@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 # The plugin interface's version, "major.minor" (docs/plugins/tutorial.md#versioning): a plugin declaring
 # GANZOO_PLUGIN_API = "M.m" loads when M is this major and m is at most this minor.
 # 1.1: FeatureExtractor.classifier and class_logits (the Inception Score).
-PLUGIN_API_VERSION = "1.1"
+# 1.2: Architecture.onnx_exportable, onnx_inputs and onnx_generator (ganzoo export-onnx).
+PLUGIN_API_VERSION = "1.2"
 
 # Modules that moved into a sub-package, by their old documented names: ``import ganzoo.pipeline`` still gives
 # ganzoo.export.pipeline (the same module object), so plugins and scripts written against 0.1 keep working.

@@ -204,6 +204,12 @@ class Architecture:
     Class-conditional generation: set ``supports_conditioning = True`` and give the
     Config a ``conditional: bool`` field. When the recipe sets it, the data must be
     labelled (a clear recipe error otherwise) and both networks receive labels.
+
+    ONNX export (``ganzoo export-onnx``, since plugin API 1.2): set ``onnx_exportable = True``
+    when ``onnx_generator`` traces with ``torch.export`` (no Python branches on tensor values,
+    no randomness in eval mode). Its inputs are ``onnx_inputs()``: ``z``, then ``labels`` when
+    conditional, then ``truncation`` when it is a sampling option. The default wraps
+    ``generate``; override ``onnx_generator`` when that needs plain floats (see StyleGAN-lite).
     """
 
     kind: ClassVar[str]
@@ -211,6 +217,7 @@ class Architecture:
     description: ClassVar[str] = ""
     supports_conditioning: ClassVar[bool] = False
     sampling_options: ClassVar[tuple[str, ...]] = ()  # keyword options ``generate`` accepts, e.g. ("truncation",)
+    onnx_exportable: ClassVar[bool] = False  # since 1.2: onnx_generator() exports (see the class docstring)
 
     def __init__(self, config: PluginConfig, image: ImageSpec):
         self.config = config
@@ -270,6 +277,37 @@ class Architecture:
                  **options: Any) -> torch.Tensor:
         """Images in [-1, 1] from latents; ``options`` are sampling knobs (e.g. truncation)."""
         return generator(z, labels)
+
+    # -- ONNX export (since plugin API 1.2)
+    def onnx_inputs(self) -> tuple[str, ...]:
+        """The exported generator's inputs, in order: z (float32 (N, z_dim)), labels (int64 (N,)) when
+        conditional, truncation (a float32 scalar) when it is a sampling option."""
+        names = ["z"]
+        if self.conditional:
+            names.append("labels")
+        if "truncation" in self.sampling_options:
+            names.append("truncation")
+        return tuple(names)
+
+    def onnx_generator(self, generator: nn.Module) -> nn.Module:
+        """A module taking the ``onnx_inputs()`` tensors positionally and returning images in [-1, 1],
+        an image depending on its inputs only (eval mode: fixed noise). Default: ``generate``."""
+        return _GenerateForExport(self, generator)
+
+
+class _GenerateForExport(nn.Module):
+    """``Architecture.generate`` as a module with positional tensor inputs, for ``torch.onnx.export``."""
+
+    def __init__(self, architecture: Architecture, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+        self.architecture = architecture
+        self.names = architecture.onnx_inputs()
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        named = dict(zip(self.names, inputs))
+        options = {"truncation": named["truncation"]} if "truncation" in named else {}
+        return self.architecture.generate(self.generator, named["z"], named.get("labels"), **options)
 
 
 # ---------------------------------------------------------------- post-processing

@@ -28,6 +28,7 @@ class DCGAN(Architecture):
     Config = DCGANConfig
     description = "DCGAN (Radford et al. 2015): BatchNorm, ReLU/LeakyReLU, non-saturating loss"
     supports_conditioning = True
+    onnx_exportable = True  # plain convolutions: exports to ONNX as it is (ganzoo export-onnx)
 
     def check_image_spec(self, image: ImageSpec) -> None:
         if image.resolution not in RESOLUTIONS:

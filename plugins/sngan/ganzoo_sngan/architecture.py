@@ -34,6 +34,7 @@ class SNGAN(Architecture):
     Config = SNGANConfig
     description = "SNGAN (Miyato et al. 2018): spectral norm, hinge loss, ResNet generator and discriminator"
     supports_conditioning = True
+    onnx_exportable = True  # plain convolutions: exports to ONNX as it is (ganzoo export-onnx)
 
     def check_image_spec(self, image: ImageSpec) -> None:
         try:

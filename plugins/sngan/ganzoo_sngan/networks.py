@@ -103,7 +103,7 @@ class ResNetGenerator(nn.Module):
                                  _xavier(nn.Conv2d(width, channels, 3, 1, 1), 1.0), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        h = self.project(z).view(len(z), self.width, self.base, self.base)
+        h = self.project(z).view(-1, self.width, self.base, self.base)  # -1, not len(z): torch.export keeps N symbolic
         for block in self.blocks:
             h = block(h, labels)
         return self.out(h)

@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 
 import torch
 from pydantic import Field, model_validator
+from torch import nn
 
 from ganzoo import losses
 from ganzoo.api import Architecture, ImageSpec, OptimizerSettings, Phase, PhaseInputs, PluginConfig
@@ -65,6 +66,7 @@ class StyleGANLite(Architecture):
     description = "StyleGAN2 in pure PyTorch: mapping net, modulated convs, skip G, residual D, lazy R1"
     supports_conditioning = True
     sampling_options = ("truncation",)
+    onnx_exportable = True  # with truncation as an input (onnx_generator); eval mode uses the fixed noise
 
     def check_image_spec(self, image: ImageSpec) -> None:
         if image.resolution not in RESOLUTIONS:
@@ -108,6 +110,10 @@ class StyleGANLite(Architecture):
             raise ValueError(f"truncation must be between 0 and 1, not {truncation}")
         return generator(z, labels, truncation=truncation).clamp(-1, 1)
 
+    def onnx_generator(self, generator: Generator) -> nn.Module:
+        """generate() with truncation as a tensor input: always interpolate from w_avg (psi 1 gives w)."""
+        return TruncatedGenerator(generator, self.conditional)
+
     # ----------------------------------------------------------------- losses
     @staticmethod
     def d_loss(x: PhaseInputs) -> dict:
@@ -140,3 +146,17 @@ class StyleGANLite(Architecture):
             penalty = (lengths - G.pl_mean).square().mean()
         return {"loss": penalty * self.config.path_length * self.config.path_length_every,
                 "path_length": lengths.mean().detach()}
+
+
+class TruncatedGenerator(nn.Module):
+    """(z[, labels], truncation) -> images in [-1, 1], for ONNX: no Python branch on the truncation value."""
+
+    def __init__(self, generator: Generator, conditional: bool):
+        super().__init__()
+        self.generator, self.conditional = generator, conditional
+
+    def forward(self, z: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        labels, truncation = (rest[0], rest[1]) if self.conditional else (None, rest[0])
+        g = self.generator
+        w = g.mapping.w_avg.to(z.dtype).lerp(g.mapping(z, labels), truncation)
+        return g.synthesis(w[:, None].repeat(1, g.synthesis.num_ws, 1)).clamp(-1, 1)

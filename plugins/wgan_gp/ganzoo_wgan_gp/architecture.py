@@ -40,6 +40,7 @@ class WGANGP(Architecture):
     Config = WGANGPConfig
     description = "WGAN-GP (Gulrajani et al. 2017): Wasserstein critic with gradient penalty, 5 critic steps"
     supports_conditioning = True
+    onnx_exportable = True  # plain convolutions: exports to ONNX as it is (ganzoo export-onnx)
 
     def check_image_spec(self, image: ImageSpec) -> None:
         if image.resolution not in RESOLUTIONS:
