@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import torch
 from torch import nn
@@ -202,3 +202,37 @@ def load_run(path: str | Path, host: Host, device: torch.device, prefer_ema: boo
     which = "generator_ema" if prefer_ema and "generator_ema" in names else "generator"
     checkpoint.load_networks(files.weights, {which: generator}, device)
     return LoadedRun(run_dir, resolved, architecture, generator.eval(), files.step, which)
+
+
+def run_facts(loaded: LoadedRun) -> dict[str, Any]:
+    """What a model card says of a loaded run: run.json, real images seen at the loaded step, the recipe
+    digest and the latest evaluation at or before that step (periodic, in stats.jsonl, or `ganzoo eval`,
+    in metrics.jsonl; None when the run was never evaluated)."""
+    info = loaded.run_dir.read_info()
+    images_seen, evaluations = None, []
+    for record in _records(loaded.run_dir.stats_file):
+        if record.get("step", -1) <= loaded.step:
+            images_seen = record.get("images_seen", images_seen)
+            if "eval/protocol" in record:
+                evaluations.append({"step": record["step"], "images_seen": record.get("images_seen"),
+                                    **{k[5:]: v for k, v in record.items() if k.startswith("eval/")}})
+    for record in _records(loaded.run_dir.path / "metrics.jsonl"):
+        if record.get("protocol", {}).get("fake", {}).get("step", -1) <= loaded.step:
+            evaluations.append({"step": record["protocol"]["fake"].get("step"), **record})
+    latest = max(evaluations, key=lambda r: r.get("step") or 0, default=None)
+    return {"info": info, "images_seen": images_seen, "metrics": latest,
+            "recipe_digest": info.get("recipe_digest") or loaded.resolved.digest()}
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [r for r in map(_json_or_none, path.read_text().splitlines()) if r]
+
+
+def _json_or_none(line: str) -> Optional[dict[str, Any]]:
+    try:
+        value = json.loads(line)
+    except ValueError:  # a line cut short by a crash
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,4 +1,5 @@
-"""`ganzoo generate`, `ganzoo postprocess`, `ganzoo inspect`: images from a run, pipelines over photos, provenance."""
+"""`ganzoo generate`, `ganzoo export-onnx`, `ganzoo postprocess`, `ganzoo inspect`: images from a run or an ONNX
+file, the ONNX export itself, pipelines over photos, provenance."""
 from __future__ import annotations
 
 import json
@@ -12,13 +13,15 @@ from rich.table import Table
 
 from ganzoo.cli import progress
 from ganzoo.cli.common import DeviceOption, JsonOption, WorkersOption, console, exit_on_user_error, plugin_host
-from ganzoo.errors import GanzooError
+from ganzoo.errors import GanzooError, UsageError
 
 
 @exit_on_user_error
-def generate(run_dir: Path = typer.Argument(..., help="A run directory."),
+def generate(run_dir: Optional[Path] = typer.Argument(None, help="A run directory (or give --onnx instead)."),
              n: int = typer.Option(64, "-n", min=1, help="How many images."),
              out: Path = typer.Option(..., "--out", help="Folder for the images."),
+             onnx: Optional[Path] = typer.Option(None, "--onnx", help="A file from `ganzoo export-onnx`, run with "
+                                                 "onnxruntime instead of a run directory."),
              seed: int = typer.Option(0, "--seed", min=0, help="Latent seed: same seed, same images."),
              raw: bool = typer.Option(False, "--raw", help="Use the raw generator instead of the EMA one."),
              device: str = DeviceOption,
@@ -32,13 +35,21 @@ def generate(run_dir: Path = typer.Argument(..., help="A run directory."),
              provenance: bool = typer.Option(True, "--provenance/--no-provenance",
                                              help="Embed machine-readable AI-generated metadata."),
              workers: Optional[int] = WorkersOption):
-    """Write images from a run's (EMA) generator: PNGs, or whatever the --postprocess pipeline makes."""
+    """Write images from a run's (EMA) generator, or from an exported ONNX file: PNGs, or what --postprocess makes."""
     from ganzoo.engine.device import pick_device
     from ganzoo.export import Pipeline, check_export, generate_batches, load_pipeline, write_images
     from ganzoo.export.generate import class_labels, sampling_options
     from ganzoo.rundir import load_run
-    dev = pick_device(device)
+    if (run_dir is None) == (onnx is None):
+        raise UsageError("Give either a run directory or --onnx FILE (an exported generator), not "
+                         + ("both." if run_dir else "neither."))
     pipeline = load_pipeline(postprocess, plugin_host()) if postprocess else Pipeline()
+    if onnx is not None:
+        if raw:
+            raise UsageError("--raw applies to run directories; an ONNX file holds the one generator it was "
+                             "exported from (its card says which).")
+        return _generate_onnx(onnx, n, out, seed, batch_size, class_, truncation, pipeline, provenance, workers)
+    dev = pick_device(device)
     loaded = load_run(run_dir, plugin_host(), dev, prefer_ema=not raw)
     check_export(pipeline, loaded.architecture.image, provenance)  # a bad pipeline fails before anything is written
     labels = class_labels(loaded.architecture, class_, n)
@@ -51,6 +62,62 @@ def generate(run_dir: Path = typer.Argument(..., help="A run directory."),
         written = write_images(batches, out, pipeline, meta, loaded.architecture.image.class_names, on_image,
                                provenance=provenance, workers=workers)
     console.print(f"Wrote {len(written)} images from {loaded.which} at step {loaded.step} to {out}", highlight=False)
+
+
+def _generate_onnx(path: Path, n: int, out: Path, seed: int, batch_size: int, class_: Optional[str],
+                   truncation: Optional[float], pipeline, provenance: bool, workers: Optional[int]) -> None:
+    from ganzoo.api import ImageSpec
+    from ganzoo.export import check_export, write_images
+    from ganzoo.export.onnx import OnnxGenerator
+    model = OnnxGenerator(path)
+    shape = model.card["output"]["shape"]
+    check_export(pipeline, ImageSpec(shape[2], shape[1], model.class_names), provenance)
+    labels = model.labels_for(class_, n)
+    card = model.card
+    batches = model.batches(n, seed, batch_size, labels, truncation)  # checks the options first
+    meta = {"run_id": card.get("run_id"), "kind": card["architecture"]["kind"], "seed": seed,
+            "recipe_digest": card.get("recipe_digest")}
+    with progress.images(n, "generate") as on_image:
+        written = write_images(batches, out, pipeline, meta, model.class_names, on_image, provenance=provenance,
+                               workers=workers)
+    console.print(f"Wrote {len(written)} images from {path} ({card['generator']} generator at step {card['step']}, "
+                  f"onnxruntime) to {out}", highlight=False)
+
+
+@exit_on_user_error
+def export_onnx(run_dir: Path = typer.Argument(..., help="A run directory with a checkpoint."),
+                out: Path = typer.Option(..., "--out", help="The ONNX file to write; its model card goes beside it "
+                                                            "as the same name with .json."),
+                raw: bool = typer.Option(False, "--raw", help="Export the raw generator instead of the EMA one."),
+                uint8: bool = typer.Option(False, "--uint8", help="Bake the conversion to uint8 0..255 in (as "
+                                                                   "ganzoo's PNGs); default: float32 in [-1, 1]."),
+                force: bool = typer.Option(False, "--force", help="Replace the file and its card if they exist."),
+                opset: int = typer.Option(18, "--opset", min=18, help="ONNX opset version.")):
+    """Export a run's (EMA) generator to ONNX, with a model card, for use without PyTorch (docs/export.md)."""
+    from ganzoo.export.onnx import export_generator, model_card
+    from ganzoo.rundir import load_run, run_facts
+    try:
+        loaded = load_run(run_dir, plugin_host(), torch_cpu(), prefer_ema=not raw)
+    except UsageError:
+        raise
+    except GanzooError as exc:  # no checkpoint yet, or not a run directory
+        raise UsageError(str(exc)) from None
+    facts = run_facts(loaded)
+    card = model_card(loaded.architecture, which="ema" if loaded.which == "generator_ema" else "raw",
+                      step=loaded.step, images_seen=facts["images_seen"], run=facts["info"],
+                      recipe_digest=facts["recipe_digest"], metrics=facts["metrics"], uint8=uint8, opset=opset)
+    with console.status("Exporting (torch.export, then a check with onnxruntime)..."):
+        card = export_generator(loaded.architecture, loaded.generator, out, card, uint8=uint8, force=force,
+                                opset=opset)
+    diff = card["checked"]["max_abs_difference"]
+    console.print(f"Wrote {out} ({card['generator']} generator at step {card['step']}, inputs "
+                  f"{', '.join(i['name'] for i in card['inputs'])}; onnxruntime agrees with PyTorch to {diff:.1e}) "
+                  f"and its model card {out.with_suffix('.json')}.", highlight=False, soft_wrap=True)
+
+
+def torch_cpu():
+    import torch
+    return torch.device("cpu")
 
 
 @exit_on_user_error
@@ -114,5 +181,6 @@ def inspect(image: Path = typer.Argument(..., help="An image file (PNG, JPEG, We
 
 def register(app: typer.Typer) -> None:
     app.command()(generate)
+    app.command("export-onnx")(export_onnx)
     app.command()(postprocess)
     app.command()(inspect)
