@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from ganzoo.errors import RecipeError
+from ganzoo.fileio import YamlError, parse_yaml
 
 Loc = tuple  # path of keys/indices into the document
 
@@ -21,8 +22,11 @@ def read_yaml(path: Path, what: str = "Recipe") -> tuple[Any, dict[Loc, int]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{what} file {path} cannot be read: {exc}.") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = parse_yaml(text)
+    except YamlError as exc:
+        raise RecipeError(f"{what} file {path} cannot be used: {exc}.") from None
+    except RecursionError:
+        raise RecipeError(f"{what} file {path} cannot be used: it nests too deeply to parse.") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

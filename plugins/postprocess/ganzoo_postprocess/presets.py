@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from ganzoo.api import GanzooError, PluginConfig, PostProcessor
+from ganzoo.fileio import YamlError, parse_yaml
 from ganzoo_postprocess._common import existing_file
 from ganzoo_postprocess.encode import Encode, Provenance
 from ganzoo_postprocess.geometry import CenterCrop, PadSquare, Resize
@@ -50,9 +51,9 @@ def available_presets() -> dict[str, Path]:
 
 def read_preset(file: Path) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
     """(description, [(kind, fields), ...]) from a preset file; ValueError naming the problem."""
-    try:
-        data = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    try:  # parse_yaml: duplicate keys and alias bombs refused, as in recipes and pipelines
+        data, _ = parse_yaml(Path(file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, YamlError) as exc:
         raise ValueError(f"preset file {file} cannot be read: "
                          f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or set(data) - {"description", "steps"}:
