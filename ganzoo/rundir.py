@@ -86,8 +86,17 @@ class RunDir:
         """Make the directory ready for training. Returns True when an existing run will be resumed.
 
         A directory with a checkpoint is resumed when its recipe differs only in what
-        RESUMABLE_CHANGES allows; otherwise it is refused, or archived when ``fresh``.
+        RESUMABLE_CHANGES allows; otherwise it is refused, or archived when ``fresh``. A file system
+        that refuses (a name too long, no permission, a file where a folder should be) is a RecipeError.
         """
+        try:
+            return self._prepare(resolved_dict, fresh)
+        except OSError as exc:
+            raise RecipeError(f"The run directory {self.path} cannot be prepared: {exc.strerror or exc} "
+                              f"({exc.filename or self.path}). Choose another run.name or run.output_dir, or fix "
+                              f"the folder's permissions.") from None
+
+    def _prepare(self, resolved_dict: dict, fresh: bool) -> bool:
         path = self.path
         if path.exists() and any(path.iterdir()):
             if not self.recipe_file.exists():

@@ -31,9 +31,32 @@ def load_recipe(path: str | Path, host: Host, overrides: list[str] = ()) -> Reso
     return resolve(data, host, source=str(path), lines=lines)
 
 
+# Fields of which a document gives exactly one: a budget set with --set replaces the file's.
+# A recipe's train section and a compare file's budget section.
+ONE_OF = {"train": ("steps", "images", "wall_clock"), "budget": ("images", "wall_clock")}
+
+
 def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
-    """Apply ``--set a.b.c=value`` overrides; values are parsed as YAML (200, true, [0.5, 0.9])."""
+    """Apply ``--set a.b.c=value`` overrides; values are parsed as YAML (200, true, [0.5, 0.9]).
+
+    A budget (``train.steps``, ``train.images``, ``train.wall_clock``; a compare's ``budget.images`` or
+    ``budget.wall_clock``) replaces the budget the file gives; two budgets on the command line are refused.
+    """
     data = copy.deepcopy(data)
+    chosen: dict[str, str] = {}
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        key = key.strip()
+        section, _, field = key.partition(".")
+        if field in ONE_OF.get(section, ()) and raw.strip() not in ("null", "~", ""):  # null removes, not chooses
+            if section in chosen and chosen[section] != key:
+                raise RecipeError(f"Overrides --set {chosen[section]}=... and --set {key}=... give two budgets; "
+                                  f"give one of {', '.join(f'{section}.{f}' for f in ONE_OF[section])}.")
+            chosen[section] = key
+            if isinstance(data.get(section), dict):
+                for other in ONE_OF[section]:
+                    if other != field:
+                        data[section].pop(other, None)  # the command line's budget replaces the file's
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

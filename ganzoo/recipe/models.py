@@ -24,7 +24,7 @@ class Section(BaseModel):
 
 
 class RunSection(Section):
-    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=200,
                                 description="Run directory name under output_dir; default: the recipe file's name.")
     output_dir: str = Field("runs", description="Folder that holds run directories (relative to the working "
                                                 "directory).")
