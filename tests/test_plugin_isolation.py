@@ -39,7 +39,7 @@ class FakeDistribution(metadata.Distribution):
 
 # case -> (module source, what the one warning must say)
 CASES = {
-    "import-error": ("import ganzoo_no_such_dependency\n", "importing fake_import_error failed: ModuleNotFoundError"),
+    "import-error": ("import ganzoo_no_such_dependency\n", "fake_import_error.py:1: ModuleNotFoundError"),
     "hook-error": ("""
         from ganzoo.api import hookimpl
         GANZOO_PLUGIN_API = "1.0"

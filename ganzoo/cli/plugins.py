@@ -44,8 +44,8 @@ def new_plugin(name: str = typer.Argument(..., help="Short name: lowercase lette
     console.print(f"Created [bold]ganzoo-{name}[/] in {escape(str(target))}: {what}.", highlight=False, soft_wrap=True)
     for path in files:
         console.print(f"  {escape(str(path))}", highlight=False, soft_wrap=True)
-    console.print(f"Next: cd {escape(str(target))} && pip install -e . && pytest   (then `ganzoo plugins` lists it; "
-                  f"see docs/plugins/tutorial.md)", highlight=False, soft_wrap=True)
+    console.print(f"Next: cd {escape(str(target))} && pip install -e '.[test]' && pytest   (then `ganzoo plugins` "
+                  f"lists it; see docs/plugins/tutorial.md)", highlight=False, soft_wrap=True)
 
 
 @exit_on_user_error

@@ -13,6 +13,7 @@ import importlib.metadata as metadata
 import os
 import sys
 import time
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -67,6 +68,14 @@ def installed_entry_points() -> list[metadata.EntryPoint]:
     return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
+def _where(exc: BaseException) -> str:
+    """' at FILE:LINE' of the innermost frame of the traceback (where the plugin's code failed), or ''."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" at {exc.filename}:{exc.lineno}"
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+
+
 def _trace(line: str) -> None:
     print(f"ganzoo trace: {line}", file=sys.stderr, flush=True)
 
@@ -115,8 +124,11 @@ class Host:
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not take the host down
-                self._fail(PluginRecord(ep.name, dist, version), f"importing {ep.value} failed: "
+                self._fail(PluginRecord(ep.name, dist, version), f"importing {ep.value} failed{_where(exc)}: "
                                                                    f"{type(exc).__name__}: {exc}")
+                if self.tracing:
+                    _trace(f"importing {ep.value} ({dist} {version}) failed:\n"
+                           + "".join(traceback.format_exception(exc)).rstrip())
                 continue
             if self.tracing:
                 _trace(f"imported {ep.value} ({dist} {version}) in {1000 * (time.perf_counter() - started):.0f} ms")
