@@ -1,6 +1,7 @@
 """``watermark``: a text (bundled or given font) or a logo with alpha, placed or tiled, sized relative to the image."""
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Literal, Optional
@@ -12,6 +13,8 @@ from ganzoo.api import PluginConfig, PostProcessor
 from ganzoo_postprocess._common import Colour, existing_file, rgba
 
 POSITIONS = ("top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right")
+# A mark that says "generated" must never land on a real photo: such text needs when: ai-generated.
+SAYS_GENERATED = re.compile(r"generated|synthetic|\bAI\b|\bKI\b|\bIA\b", re.IGNORECASE)
 
 
 def load_font(font: Optional[str], size: int) -> ImageFont.FreeTypeFont:
@@ -35,6 +38,9 @@ class WatermarkConfig(PluginConfig):
     tile: bool = Field(False, description="Repeat the mark over the whole image.")
     spacing: float = Field(1.0, ge=0, le=20, description="Gap between tiles, in multiples of the mark's size.")
     angle: float = Field(0.0, ge=-180, le=180, description="Rotation in degrees, counter-clockwise.")
+    when: Literal["always", "ai-generated", "not-ai-generated"] = Field(
+        "always", description="Which images get the mark: all, only those carrying the AI-generated record "
+                              "(generated images), or only those without it (real photos).")
 
     @field_validator("font")
     @classmethod
@@ -72,6 +78,11 @@ class WatermarkConfig(PluginConfig):
     def _text_or_logo(self) -> "WatermarkConfig":
         if (self.text is None) == (self.logo is None):
             raise ValueError("give exactly one of text (e.g. 'ACME') or logo (a PNG file)")
+        if self.text is not None and SAYS_GENERATED.search(self.text) and self.when != "ai-generated":
+            raise ValueError(f"the text {self.text!r} says the image is generated, so it must only be drawn on "
+                             f"images that carry the AI-generated record: add when: ai-generated (a real photo "
+                             f"run through the same pipeline would otherwise be visibly labelled AI-generated "
+                             f"while its metadata says it is not)")
         if self.text is not None and self.font is None and not features.check("freetype2"):
             raise ValueError("this Pillow has no FreeType support, so text watermarks cannot be drawn; use a logo")
         return self
@@ -132,7 +143,14 @@ class Watermark(PostProcessor):
         self._marks: dict[tuple[int, int], Image.Image] = {}  # by image size: exports are mostly one size
         self._lock = threading.Lock()  # steps run on several threads
 
+    def applies(self, meta) -> bool:
+        """Whether this image gets the mark: the visible label follows the metadata's AI-generated record."""
+        generated = bool((meta.get("provenance") or {}).get("ai_generated"))
+        return {"always": True, "ai-generated": generated, "not-ai-generated": not generated}[self.config.when]
+
     def __call__(self, image, meta):
+        if not self.applies(meta):
+            return image
         with self._lock:
             mark = self._marks.get(image.size)
         if mark is None:
