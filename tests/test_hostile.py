@@ -1,0 +1,240 @@
+"""Hostile and careless inputs (issue 13): each case answered in one paragraph with exit code 2, bounded."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from importlib import metadata
+
+import pytest
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from ganzoo.cli import app
+from ganzoo.errors import GanzooWarning, RecipeError
+from ganzoo.fileio import YAML_LIMITS, YamlError, parse_yaml
+from ganzoo.host import create_host
+from ganzoo.recipe import load_recipe
+from tests.conftest import REPO
+
+runner = CliRunner()
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """Nine levels of ten aliases each: 10^9 strings once expanded, 1 KB on disk."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        name, previous = chr(97 + i), chr(96 + i)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    lines.append(f"run: {{name: *{chr(96 + levels)}}}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ 1. YAML limits
+
+def test_an_alias_bomb_is_refused_in_a_second_naming_the_file(tmp_path):
+    recipe = tmp_path / "bomb.yaml"
+    recipe.write_text(alias_bomb())
+    assert len(recipe.read_bytes()) < 1024
+    started = time.perf_counter()
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert time.perf_counter() - started < 1.0
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    message = _flat(result.stderr)
+    assert str(recipe) in message and "would expand to" in message and "20,000" in message
+
+
+def test_the_alias_bomb_costs_no_memory(tmp_path):
+    """Measured in a fresh interpreter: peak memory after refusing the bomb, against after the imports."""
+    recipe = tmp_path / "bomb.yaml"
+    recipe.write_text(alias_bomb())
+    script = textwrap.dedent(f"""
+        import resource
+        from pathlib import Path
+        from ganzoo.recipe.yamlfile import read_yaml
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            read_yaml(Path({str(recipe)!r}))
+        except Exception as exc:
+            assert "would expand" in str(exc), exc
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    """)
+    grown_mib = float(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                     check=True, timeout=60).stdout.strip())
+    assert grown_mib < 100
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("a: " + "[" * 100 + "]" * 100, "nests 101 levels deep"),
+    ("a: &a [1]\n" + "\n".join(f"k{i}: *a" for i in range(YAML_LIMITS["aliases"] + 1)), "more than 1,000 aliases"),
+    ("a: &a [b, *a]\n", None),  # a recursive alias is bounded, not a hang
+])
+def test_nesting_and_alias_limits(text, problem):
+    if problem is None:
+        data, _ = parse_yaml(text)
+        assert data["a"][1] is data["a"]
+        return
+    with pytest.raises(YamlError, match=problem):
+        parse_yaml(text)
+
+
+def test_ordinary_anchors_still_work():
+    data, _ = parse_yaml("base: &b {lr: 0.001, beta: 0.5}\ng: *b\nd: {<<: *b, lr: 0.004}\n")
+    assert data["g"] == {"lr": 0.001, "beta": 0.5} and data["d"] == {"lr": 0.004, "beta": 0.5}
+
+
+# ------------------------------------------------------------------ 2. duplicate keys
+
+def test_a_duplicate_key_names_the_key_and_both_lines(tmp_path):
+    recipe = tmp_path / "dup.yaml"
+    recipe.write_text("run: {name: a}\ndata: {kind: catalogue}\narchitecture: {kind: dcgan}\n"
+                      "train: {steps: 2}\nrun: {name: b}\n")
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert result.exit_code == 2
+    assert "the key 'run' appears twice in one mapping, at lines 1 and 5" in _flat(result.stderr)
+
+
+def test_duplicate_keys_in_pipeline_compare_and_preset_files(tmp_path):
+    pipeline = tmp_path / "pipe.yaml"
+    pipeline.write_text("steps:\n  - kind: resize\n    size: 64\n    size: 128\n")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (8, 8), "red").save(photos / "a.png")
+    result = runner.invoke(app, ["postprocess", str(photos), str(tmp_path / "out"), "--pipeline", str(pipeline)])
+    assert result.exit_code == 2 and "the key 'size' appears twice" in _flat(result.stderr)
+    assert not (tmp_path / "out").exists()
+
+    compare = tmp_path / "compare.yaml"
+    compare.write_text("data: {kind: catalogue}\nseeds: [0]\nseeds: [1]\nbudget: {images: 10}\n"
+                       "entries: [{name: a, architecture: {kind: dcgan}}]\n")
+    result = runner.invoke(app, ["compare", str(compare), "--dry-run"])
+    assert result.exit_code == 2 and "the key 'seeds' appears twice in one mapping, at lines 2 and 3" in _flat(
+        result.stderr)
+
+    from ganzoo_postprocess.presets import read_preset
+    preset = tmp_path / "twice.yaml"
+    preset.write_text("description: x\nsteps: []\nsteps: [{kind: resize}]\n")
+    with pytest.raises(ValueError, match="the key 'steps' appears twice"):
+        read_preset(preset)
+
+
+# ------------------------------------------------------------------ 3. budgets from the command line
+
+def _images_budget_recipe(tmp_path):
+    path = tmp_path / "images.yaml"
+    path.write_text(yaml.safe_dump({"run": {"output_dir": str(tmp_path / "runs")},
+                                    "data": {"kind": "catalogue", "resolution": 16, "size": 32},
+                                    "architecture": {"kind": "dcgan", "width": 8},
+                                    "train": {"images": 100000, "batch_size": 8}}))
+    return path
+
+
+def test_a_set_budget_replaces_the_files_budget(tmp_path):
+    host = create_host()
+    path = _images_budget_recipe(tmp_path)
+    train = load_recipe(path, host, ["train.steps=200"]).recipe.train
+    assert (train.steps, train.images, train.wall_clock) == (200, None, None)
+    train = load_recipe(path, host, ["train.wall_clock=60"]).recipe.train
+    assert (train.steps, train.images, train.wall_clock) == (None, None, 60)
+    with pytest.raises(RecipeError, match="give two budgets"):
+        load_recipe(path, host, ["train.steps=200", "train.images=500"])
+    both = tmp_path / "both.yaml"
+    both.write_text(path.read_text().replace("batch_size: 8", "batch_size: 8\n  steps: 5"))
+    with pytest.raises(RecipeError, match="give exactly one budget"):
+        load_recipe(both, host)
+    result = runner.invoke(app, ["validate", str(path), "--set", "train.steps=200"])
+    assert result.exit_code == 0, result.output
+
+
+def test_every_shipped_recipe_takes_a_steps_budget_from_the_command_line():
+    host = create_host()
+    for path in sorted((REPO / "recipes").glob("*.yaml")):
+        if path.name.startswith("compare-"):
+            continue
+        try:
+            train = load_recipe(path, host, ["train.steps=200"]).recipe.train
+        except RecipeError as exc:
+            if "requires what this environment lacks" in str(exc) or "Fashion-MNIST" in str(exc):
+                continue
+            raise
+        assert train.steps == 200 and train.images is None, path
+
+
+# ------------------------------------------------------------------ 7. names the file system refuses
+
+def test_a_run_name_too_long_for_the_file_system_is_refused_by_validate(tmp_path):
+    recipe = tmp_path / "long.yaml"
+    recipe.write_text(f"run: {{name: {'a' * 100_000}}}\ndata: {{kind: catalogue}}\narchitecture: {{kind: dcgan}}\n"
+                      f"train: {{steps: 2}}\n")
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert result.exit_code == 2 and "run.name" in result.stderr and "200" in result.stderr
+
+
+def test_a_run_directory_the_file_system_refuses_is_one_paragraph(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the runs folder should be")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"run: {{name: r, output_dir: {blocker}}}\ndata: {{kind: catalogue, resolution: 16, "
+                      f"size: 16}}\narchitecture: {{kind: dcgan, width: 8}}\ntrain: {{steps: 1, batch_size: 4}}\n")
+    result = runner.invoke(app, ["run", str(recipe)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot be prepared" in _flat(result.stderr) and blocker.read_text().startswith("a file")
+
+
+# ------------------------------------------------------------------ 9. plugins that fail at import
+
+def test_an_import_failure_names_the_file_and_line_and_traces(tmp_path, monkeypatch, capsys):
+    module = tmp_path / "ganzoo_broken_plugin.py"
+    module.write_text("import os\nPALETTE = {}\nCOLOUR = PALETTE['colour']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = metadata.EntryPoint(name="broken", value="ganzoo_broken_plugin", group="ganzoo")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        create_host(entry_points=[point])
+    message = str(next(w.message for w in caught if issubclass(w.category, GanzooWarning)))
+    assert f"{module}:3" in message and "KeyError: 'colour'" in message
+    monkeypatch.setenv("GANZOO_TRACE_PLUGINS", "1")
+    sys.modules.pop("ganzoo_broken_plugin", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        create_host(entry_points=[point])
+    traced = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in traced and "PALETTE['colour']" in traced
+
+
+# ------------------------------------------------------------------ 11. visible label and metadata agree
+
+def test_a_generated_label_is_only_drawn_on_images_that_carry_the_record(tmp_path):
+    from ganzoo_postprocess.watermark import Watermark, WatermarkConfig
+    with pytest.raises(ValueError, match="when: ai-generated"):
+        WatermarkConfig(text="ACME · AI-generated")
+    step = Watermark(WatermarkConfig(text="AI-generated", when="ai-generated", size=0.3, opacity=1.0))
+    photo = Image.new("RGB", (64, 64), "white")
+    assert step(photo, {"provenance": None}) is photo  # a real photo: untouched
+    marked = step(photo, {"provenance": {"ai_generated": True}})
+    assert marked.tobytes() != photo.tobytes()
+    brand = Watermark(WatermarkConfig(text="ACME", size=0.3, opacity=1.0))  # a brand mark goes on everything
+    assert brand(photo, {"provenance": None}).tobytes() != photo.tobytes()
+
+
+def test_the_shipped_watermark_pipeline_leaves_real_photos_unlabelled(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (120, 90), (200, 30, 30)).save(photos / "shoe.jpg", quality=95)
+    pipeline = REPO / "recipes" / "pipelines" / "marketplace-watermark.yaml"
+    result = runner.invoke(app, ["postprocess", str(photos), str(tmp_path / "out"), "--pipeline", str(pipeline)])
+    assert result.exit_code == 0, result.output
+    out = next((tmp_path / "out").iterdir())
+    with Image.open(out) as image:
+        corner = image.convert("L").crop((700, 900, 1000, 1000))  # where the label would be: plain white
+        assert corner.getextrema()[0] > 245
+    inspected = json.loads(runner.invoke(app, ["inspect", str(out), "--json"]).stdout)
+    assert not inspected["ai_generated"]
