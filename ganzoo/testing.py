@@ -364,7 +364,10 @@ def check_plugin(plugin: object, provides: dict[str, list[str]], distribution: s
     ``provides`` maps a category (architecture, dataset, postprocessor,
     feature_extractor) to kinds, e.g. ``{"architecture": ["mygan"]}``. The plugin
     must declare ``GANZOO_PLUGIN_API``. With ``distribution``, also check that the
-    installed distribution's ``ganzoo`` entry point names this module.
+    installed distribution's ``ganzoo`` entry point names this module, and that in
+    the whole installed environment it loads and every kind it provides is its
+    own: a kind another installed distribution provides too is ambiguous, and no
+    recipe could use it (until a user chooses with ``GANZOO_PROVIDERS``).
     """
     import importlib.metadata as metadata
 
@@ -390,6 +393,24 @@ def check_plugin(plugin: object, provides: dict[str, list[str]], distribution: s
                     f"[project.entry-points.{ENTRY_POINT_GROUP}] to pyproject.toml and reinstall")
     assert any(ep.load() is plugin for ep in points), \
         f"{distribution}'s entry points ({', '.join(ep.value for ep in points)}) do not name {name}"
+    _check_installed_environment(distribution, provides)
+
+
+def _check_installed_environment(distribution: str, provides: dict[str, list[str]]) -> None:
+    from ganzoo.host import create_host
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        host = create_host()  # every installed plugin, as `ganzoo` itself loads them
+    records = [r for r in host.records if r.distribution == distribution]
+    assert records and all(r.status == "loaded" for r in records), \
+        f"{distribution} does not load beside the installed plugins: {'; '.join(r.error for r in records)}"
+    for category, kinds in provides.items():
+        registry = host.registries[category]
+        for kind in kinds:
+            others = [p.distribution for p in registry.conflicts().get(kind, []) if p.distribution != distribution]
+            assert not others, (f"the {category} kind '{kind}' is also provided by {', '.join(others)}, installed "
+                                f"here: recipes cannot use it while both are installed. Choose another kind name.")
 
 
 @pytest.fixture

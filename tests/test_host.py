@@ -2,7 +2,7 @@
 import pytest
 
 from ganzoo.api import Dataset, hookimpl
-from ganzoo.errors import GanzooError, PluginError
+from ganzoo.errors import GanzooError, GanzooWarning, PluginError
 from ganzoo.host import create_host
 from tests.conftest import Squares, SquaresPlugin
 
@@ -18,13 +18,19 @@ def test_installed_dcgan_comes_from_its_own_distribution(host):
     assert provider.distribution == "ganzoo-dcgan" and provider.version
 
 
-def test_duplicate_kind_names_both_distributions():
+def test_a_kind_two_distributions_provide_is_unusable_until_one_is_chosen(monkeypatch):
     host = create_host([SquaresPlugin()], entry_points=False)
-    with pytest.warns(UserWarning, match="provided twice"):
+    with pytest.warns(GanzooWarning, match="provided by SquaresPlugin and ganzoo-other") as caught:
         record = host.add_plugin(SquaresPlugin(), name="again", distribution="ganzoo-other")
-    assert record.status == "failed"
-    assert "by SquaresPlugin and by ganzoo-other" in record.error
-    assert host.datasets.get("test-squares").distribution == "SquaresPlugin"  # the first one stays
+    assert "does not pick one by installation order" in str(caught[0].message)
+    assert record.status == "loaded" and "test-squares" in host.datasets  # both stay loaded...
+    with pytest.raises(PluginError, match="cannot be used until one is chosen"):
+        host.datasets.get("test-squares")  # ...but neither is used by accident
+    assert "GANZOO_PROVIDERS=test-squares=SquaresPlugin" in str(host.datasets.conflict_message("test-squares"))
+    monkeypatch.setenv("GANZOO_PROVIDERS", "dataset:test-squares=ganzoo-other")
+    assert host.datasets.get("test-squares").distribution == "ganzoo-other"
+    monkeypatch.setenv("GANZOO_PROVIDERS", "test-squares=SquaresPlugin")
+    assert host.datasets.get("test-squares").distribution == "SquaresPlugin"
 
 
 def test_unknown_kind_suggests_the_closest(host):

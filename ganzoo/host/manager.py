@@ -176,7 +176,7 @@ class Host:
     def _withdraw(self, record: PluginRecord) -> None:
         for category, kinds in record.provides.items():
             for kind in kinds:
-                self.registries[category].remove(kind)
+                self.registries[category].remove(kind, record.distribution)
         record.provides = {}
 
     def _fail(self, record: PluginRecord, error: str,
