@@ -238,3 +238,107 @@ def test_the_shipped_watermark_pipeline_leaves_real_photos_unlabelled(tmp_path):
         assert corner.getextrema()[0] > 245
     inspected = json.loads(runner.invoke(app, ["inspect", str(out), "--json"]).stdout)
     assert not inspected["ai_generated"]
+
+
+# ------------------------------------------------------------------ 6. files that are not what they claim
+
+def _png_declaring(path, width: int, height: int) -> None:
+    """A small PNG whose header declares width x height pixels (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = zlib.compress(b"\x00" * (width * 3 + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def shop_folder_with_bad_files(folder):
+    """Good but unusual files (CMYK, 16-bit, animated, a symlink loop) and four that are not images at all."""
+    import io
+    import os
+    folder.mkdir()
+    Image.new("RGB", (40, 30), "red").save(folder / "good.png")
+    Image.new("CMYK", (40, 30), (0, 100, 100, 0)).save(folder / "cmyk.jpg")
+    Image.new("I;16", (40, 30), 40000).save(folder / "sixteen-bit.png")
+    frames = [Image.new("RGB", (40, 30), c) for c in ("red", "green")]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
+    (folder / "loop").mkdir()
+    os.symlink("..", folder / "loop" / "up")
+    _png_declaring(folder / "bomb.png", 50_000, 50_000)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (40, 30), "blue").save(jpeg, "JPEG")
+    (folder / "truncated.jpg").write_bytes(jpeg.getvalue()[:200])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("not a jpeg at all")
+    return {"bomb.png", "truncated.jpg", "empty.png", "text.jpg"}
+
+
+def test_postprocess_refuses_files_that_are_not_images_in_one_paragraph(tmp_path):
+    bad = shop_folder_with_bad_files(tmp_path / "photos")
+    started = time.perf_counter()
+    result = runner.invoke(app, ["postprocess", str(tmp_path / "photos"), str(tmp_path / "out"),
+                                 "--pipeline", str(REPO / "recipes" / "pipelines" / "marketplace-watermark.yaml")])
+    assert time.perf_counter() - started < 20
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    message = _flat(result.stderr)
+    assert all(name in message for name in bad) and "decompression bomb" in message
+    assert "nothing was written" in message and not (tmp_path / "out").exists()
+    for name in bad:
+        (tmp_path / "photos" / name).unlink()
+    white = tmp_path / "white.yaml"
+    white.write_text("steps: [{kind: preset, name: marketplace-white-1000}]\n")
+    photos, out = str(tmp_path / "photos"), str(tmp_path / "out")
+    fine = runner.invoke(app, ["postprocess", photos, out, "--pipeline", str(white)])
+    assert fine.exit_code == 0, fine.output  # CMYK, 16-bit and animated images are images
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) == 4
+
+
+def test_the_folder_dataset_skips_what_is_not_an_image_with_one_warning(tmp_path):
+    bad = shop_folder_with_bad_files(tmp_path / "photos")
+    recipe = tmp_path / "folder.yaml"
+    recipe.write_text(f"data: {{kind: folder, path: {tmp_path / 'photos'}, resolution: 16}}\n"
+                      f"architecture: {{kind: dcgan, width: 8}}\ntrain: {{steps: 1, batch_size: 2}}\n")
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert result.exit_code == 0, result.output
+    warning = _flat(result.stderr)
+    assert f"Skipped {len(bad)} of 8 image file(s)" in warning and all(name in warning for name in bad)
+
+
+def test_damaged_or_hostile_checkpoint_files_are_refused(tmp_path):
+    import pickle
+
+    from ganzoo.engine import checkpoint
+    from ganzoo.errors import GanzooError
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    weights = folder / "step-00000001.safetensors"
+    import torch
+    from safetensors.torch import save_file
+    save_file({"generator.w": torch.zeros(64)}, str(weights), metadata={"format": checkpoint.FORMAT, "step": "1"})
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(GanzooError, match="damaged or not a safetensors file"):
+        checkpoint.read_metadata(weights)
+    weights.write_bytes((10**12).to_bytes(8, "little") + whole[8:])  # a header claiming a terabyte
+    with pytest.raises(GanzooError, match="Cannot read checkpoint weights"):
+        checkpoint.network_names(weights)
+
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    state = folder / "step-00000001.state.pt"
+    state.write_bytes(pickle.dumps({"step": 1, "payload": Payload()}))
+    with pytest.raises(GanzooError, match="Cannot read checkpoint state"):
+        checkpoint.load_state(state)
+    assert not marker.exists()  # weights_only: no code runs
+
+    (folder / "latest.json").write_text(json.dumps({"step": 1, "weights": "../../elsewhere.safetensors",
+                                                    "state": state.name}))
+    with pytest.raises(GanzooError, match="points outside its checkpoint folder"):
+        checkpoint.latest(folder)

@@ -219,7 +219,7 @@ def test_bad_inputs_fail_before_writing_anything(tmp_path):
     (tmp_path / "in" / "broken.jpg").write_bytes(b"not a jpeg")
     args = ["postprocess", str(tmp_path / "in"), str(tmp_path / "out"), "-p", str(tmp_path / "p.yaml")]
     result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "broken.jpg" in result.stderr and not (tmp_path / "out").exists()
+    assert result.exit_code == 2 and "broken.jpg" in result.stderr and not (tmp_path / "out").exists()
     (tmp_path / "in" / "broken.jpg").unlink()
     Image.new("RGB", (4, 4)).save(tmp_path / "in" / "wide.png")  # wide.jpg and wide.png: same output name
     result = runner.invoke(app, args)

@@ -59,14 +59,30 @@ def latest(directory: Path) -> CheckpointFiles | None:
         return None
     try:
         info = json.loads(pointer.read_text())
-        return CheckpointFiles(int(info["step"]), directory / info["weights"], directory / info["state"])
-    except (OSError, ValueError, KeyError) as exc:
+        files = CheckpointFiles(int(info["step"]), directory / info["weights"], directory / info["state"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GanzooError(f"{pointer} is damaged ({exc}). Delete it to fall back to training from scratch, "
                           f"or point it at an existing step-*.safetensors/.state.pt pair.") from None
+    inside = directory.resolve()
+    for file in (files.weights, files.state):
+        if file.resolve().parent != inside:  # a pointer must never make ganzoo read (or trust) a file elsewhere
+            raise GanzooError(f"{pointer} points outside its checkpoint folder ({file}); refusing to read it. "
+                              f"Point it at a step-*.safetensors/.state.pt pair in {directory}, or delete it.")
+    return files
+
+
+def _open(weights: Path):
+    """safe_open, with a damaged file (truncated, a header claiming more data than there is) as one line."""
+    try:
+        return safe_open(str(weights), framework="pt")
+    except Exception as exc:  # safetensors raises its own error types
+        raise GanzooError(f"Cannot read checkpoint weights {weights}: {exc}. The file is damaged or not a "
+                          f"safetensors file; delete it and its latest.json entry to use an earlier "
+                          f"checkpoint.") from None
 
 
 def read_metadata(weights: Path) -> dict[str, Any]:
-    with safe_open(str(weights), framework="pt") as handle:
+    with _open(weights) as handle:
         raw = handle.metadata() or {}
     if raw.get("format") != FORMAT:
         raise GanzooError(f"{weights} is not a ganzoo checkpoint (format {raw.get('format')!r}, expected {FORMAT}).")
@@ -93,5 +109,5 @@ def load_state(path: Path) -> dict[str, Any]:
 
 def network_names(weights: Path) -> set[str]:
     """Which networks a weights file holds (e.g. {'generator', 'generator_ema', 'discriminator'})."""
-    with safe_open(str(weights), framework="pt") as handle:
+    with _open(weights) as handle:
         return {key.split(".", 1)[0] for key in handle.keys()}

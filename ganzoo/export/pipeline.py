@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 from PIL import Image, ImageCms, ImageOps
 
 from ganzoo.api import PostProcessor
-from ganzoo.errors import GanzooError, RecipeError
+from ganzoo.errors import GanzooError, RecipeError, UsageError
 from ganzoo.fileio import atomic_path
 from ganzoo.host import Host
 from ganzoo.provenance import embed, png_info, provenance_record, read_provenance
@@ -287,7 +287,7 @@ def find_inputs(in_path: Path, out_dir: Path) -> list[tuple[Path, Path]]:
         try:
             with Image.open(file) as image:  # reads the header only
                 image.size
-        except (OSError, SyntaxError, ValueError) as exc:
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             bad.append(f"{file} ({exc})")
             continue
         rel = file.relative_to(root).with_suffix("")
@@ -298,8 +298,8 @@ def find_inputs(in_path: Path, out_dir: Path) -> list[tuple[Path, Path]]:
         pairs.append((file, out_dir / rel))
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise GanzooError(f"{len(bad)} file(s) under {in_path} are not readable images: {'; '.join(bad[:5])}{more}. "
-                          f"Remove or fix them; nothing was written.")
+        raise UsageError(f"{len(bad)} file(s) under {in_path} are not readable images: {'; '.join(bad[:5])}{more}. "
+                         f"Remove or fix them; nothing was written.")
     return pairs
 
 
@@ -333,7 +333,7 @@ def open_input(path: Path) -> tuple[Image.Image, dict[str, Any]]:
                       "mode": opened.mode, "exif": opened.info.get("exif"), "xmp": opened.info.get("xmp"),
                       "provenance": read_provenance(opened).record}
             image = _to_srgb(ImageOps.exif_transpose(opened), opened.info.get("icc_profile"))
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise GanzooError(f"{path} cannot be read as an image: {exc}.") from None
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")  # 16-bit grey -> 8-bit
