@@ -73,20 +73,28 @@ def test_tutorial_plugin_passes_its_tests_validates_and_trains(tmp_path, monkeyp
 
 @pytest.mark.slow
 def test_tutorial_plugin_installed_with_pip_is_listed_validates_trains_and_passes(tmp_path):
-    """The check the issue asks for, end to end: pip install -e into a fresh virtual environment (no downloads)."""
+    """The check the issue asks for, end to end: pip install the plugin, then ganzoo finds it by its entry point.
+
+    Installed with ``pip --target`` into a folder put first on PYTHONPATH, run by this very interpreter: it
+    works however the outer environment was made (system Python, a venv, a venv's venv), where a nested
+    ``venv --system-site-packages`` saw the base interpreter's packages instead of the outer venv's.
+    """
     folder = build(tmp_path / f"ganzoo-{NAME}")
-    venv = tmp_path / "venv"
-    # --system-site-packages: ganzoo, torch and pip come from this environment; the plugin goes into the venv only.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_TENSORBOARD": "0"}
+    target = tmp_path / "site"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_TENSORBOARD": "0",
+           "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
     def run(*args, cwd=folder):
-        done = subprocess.run([python, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
-    run("-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-cache-dir", "-e", str(folder))
+    # No downloads when this environment can build the wheel itself (setuptools >= 70.1 builds wheels
+    # without the `wheel` package); otherwise pip's isolated build fetches setuptools, as a user's would.
+    isolation = [] if _can_build_wheels() else ["--use-pep517"]
+    run("-m", "pip", "install", "-q", "--no-deps", "--no-cache-dir", "--target", str(target),
+        *(["--no-build-isolation"] if not isolation else isolation), str(folder))
     records = {r["name"]: r for r in json.loads(run("-m", "ganzoo", "plugins", "--json"))}
     assert records[NAME]["distribution"] == f"ganzoo-{NAME}" and records[NAME]["status"] == "loaded"
     assert records[NAME]["provides"] == {"architecture": [NAME]} and records[NAME]["api"] == "1.0"
@@ -95,3 +103,18 @@ def test_tutorial_plugin_installed_with_pip_is_listed_validates_trains_and_passe
              "export.count=2", f"run.output_dir={tmp_path / 'runs'}", "run.threads=1"]
     assert "Done: step 2" in run("-m", "ganzoo", "run", RECIPE, *[a for s in small for a in ("--set", s)])
     assert "8 passed" in run("-m", "pytest", "-q", "-p", "no:cacheprovider")  # the entry-point test runs too
+
+
+def _can_build_wheels() -> bool:
+    try:
+        import setuptools
+    except ImportError:
+        return False
+    major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
+    if (major, minor) >= (70, 1):
+        return True
+    try:
+        import wheel  # noqa: F401 - older setuptools build wheels through it
+        return True
+    except ImportError:
+        return False
