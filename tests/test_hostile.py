@@ -342,3 +342,12 @@ def test_damaged_or_hostile_checkpoint_files_are_refused(tmp_path):
                                                     "state": state.name}))
     with pytest.raises(GanzooError, match="points outside its checkpoint folder"):
         checkpoint.latest(folder)
+
+
+def test_a_dataset_size_that_would_take_the_machine_is_refused_at_once(tmp_path):
+    recipe = tmp_path / "huge.yaml"
+    recipe.write_text("data: {kind: catalogue, size: 1000000000}\narchitecture: {kind: dcgan}\ntrain: {steps: 2}\n")
+    started = time.perf_counter()
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert time.perf_counter() - started < 10
+    assert result.exit_code == 2 and "data.size" in result.stderr and "1000000" in result.stderr.replace(",", "")

@@ -23,7 +23,8 @@ CATEGORIES: tuple[str, ...] = tuple(PRODUCTS)
 
 
 class CatalogueConfig(PluginConfig):
-    size: int = Field(6000, ge=1, description="Number of images to draw.")
+    # At most a million: the whole set is held in memory (3 GB at 32x32); a typo of 10**9 must not take the machine.
+    size: int = Field(6000, ge=1, le=1_000_000, description="Number of images to draw (at most 1,000,000).")
     seed: int = Field(0, description="Seed of the drawing; the same seed always gives the same images.")
     categories: Optional[list[str]] = Field(
         None, description=f"Product categories to draw, in label order (default: all of {', '.join(CATEGORIES)}).")
