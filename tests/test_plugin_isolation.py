@@ -269,48 +269,45 @@ def ganzoo_register_architectures(register):
 """
 
 
-def test_a_newcomer_cannot_take_over_a_kind(tmp_path, monkeypatch):
-    """An entry point sorting before 'dcgan' registers 'dcgan': neither wins by order; the newcomer is named."""
+@pytest.fixture
+def impostor(tmp_path, monkeypatch):
+    """ganzoo-dupe installed beside the real plugins: its entry point sorts before 'dcgan' and registers 'dcgan'."""
     (tmp_path / "fake_takeover.py").write_text(IMPOSTOR)
     monkeypatch.syspath_prepend(str(tmp_path))
     points = list(FakeDistribution("ganzoo-dupe", "0.1.0", {"aa-dupe": "fake_takeover"}).entry_points)
     real = installed_entry_points()
     monkeypatch.setattr(host_module, "installed_entry_points", lambda: points + real)
+    host_module.default_host.cache_clear()
+    yield "ganzoo-dupe"
+    host_module.default_host.cache_clear()
+    sys.modules.pop("fake_takeover", None)
+
+
+def test_a_newcomer_cannot_take_over_a_kind(impostor, tmp_path, monkeypatch):
+    """An entry point sorting before 'dcgan' registers 'dcgan': neither wins by order; the newcomer is named."""
     from ganzoo.host import registry
     times = {"ganzoo-dupe": 2e9}  # installed after everything else
     monkeypatch.setattr(registry, "installed_at", lambda dist: times.get(dist, 1e9))
-    host_module.default_host.cache_clear()
-    try:
-        recipe = tmp_path / "good.yaml"
-        recipe.write_text(GOOD_RECIPE)
-        result = runner.invoke(app, ["validate", str(recipe)])
-        assert result.exit_code == 2, result.output
-        message = " ".join(result.stderr.split())
-        assert "provided by ganzoo-dupe 0.1.0 and ganzoo-dcgan" in message
-        assert "ganzoo-dupe is the newcomer" in message and "pip uninstall ganzoo-dupe" in message
-        assert "pip uninstall ganzoo-dcgan" not in message and "GANZOO_DISABLE_PLUGINS=ganzoo-dcgan" not in message
-        listing = runner.invoke(app, ["plugins", "--json"])
-        statuses = {r["distribution"]: r["status"] for r in json.loads(listing.stdout)}
-        assert statuses["ganzoo-dcgan"] == "loaded" and statuses["ganzoo-dupe"] == "loaded"
-        monkeypatch.setenv("GANZOO_PROVIDERS", "dcgan=ganzoo-dcgan")  # the documented choice
-        chosen = runner.invoke(app, ["validate", str(recipe)])
-        assert chosen.exit_code == 0, chosen.output
-    finally:
-        host_module.default_host.cache_clear()
-        sys.modules.pop("fake_takeover", None)
+    recipe = tmp_path / "good.yaml"
+    recipe.write_text(GOOD_RECIPE)
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "provided by ganzoo-dupe 0.1.0 and ganzoo-dcgan" in message
+    assert "ganzoo-dupe is the newcomer" in message and "pip uninstall ganzoo-dupe" in message
+    assert "pip uninstall ganzoo-dcgan" not in message and "GANZOO_DISABLE_PLUGINS=ganzoo-dcgan" not in message
+    listing = runner.invoke(app, ["plugins", "--json"])
+    statuses = {r["distribution"]: r["status"] for r in json.loads(listing.stdout)}
+    assert statuses["ganzoo-dcgan"] == "loaded" and statuses["ganzoo-dupe"] == "loaded"
+    monkeypatch.setenv("GANZOO_PROVIDERS", "dcgan=ganzoo-dcgan")  # the documented choice
+    chosen = runner.invoke(app, ["validate", str(recipe)])
+    assert chosen.exit_code == 0, chosen.output
 
 
-def test_the_contract_kit_fails_a_plugin_whose_kind_is_taken_in_this_environment(tmp_path, monkeypatch):
+def test_the_contract_kit_fails_a_plugin_whose_kind_is_taken_in_this_environment(request):
     import ganzoo_dcgan.plugin
     from ganzoo.testing import check_plugin
     check_plugin(ganzoo_dcgan.plugin, {"architecture": ["dcgan"]}, distribution="ganzoo-dcgan")  # alone: fine
-    (tmp_path / "fake_takeover.py").write_text(IMPOSTOR)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    points = list(FakeDistribution("ganzoo-dupe", "0.1.0", {"aa-dupe": "fake_takeover"}).entry_points)
-    real = installed_entry_points()
-    monkeypatch.setattr(host_module, "installed_entry_points", lambda: points + real)
-    try:
-        with pytest.raises(AssertionError, match="also provided by ganzoo-dupe"):
-            check_plugin(ganzoo_dcgan.plugin, {"architecture": ["dcgan"]}, distribution="ganzoo-dcgan")
-    finally:
-        sys.modules.pop("fake_takeover", None)
+    request.getfixturevalue("impostor")  # now ganzoo-dupe is installed too
+    with pytest.raises(AssertionError, match="also provided by ganzoo-dupe"):
+        check_plugin(ganzoo_dcgan.plugin, {"architecture": ["dcgan"]}, distribution="ganzoo-dcgan")

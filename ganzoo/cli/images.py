@@ -94,10 +94,11 @@ def export_onnx(run_dir: Path = typer.Argument(..., help="A run directory with a
                 force: bool = typer.Option(False, "--force", help="Replace the file and its card if they exist."),
                 opset: int = typer.Option(18, "--opset", min=18, help="ONNX opset version.")):
     """Export a run's (EMA) generator to ONNX, with a model card, for use without PyTorch (docs/export.md)."""
+    from ganzoo.engine.device import pick_device
     from ganzoo.export.onnx import export_generator, model_card
     from ganzoo.rundir import load_run, run_facts
     try:
-        loaded = load_run(run_dir, plugin_host(), torch_cpu(), prefer_ema=not raw)
+        loaded = load_run(run_dir, plugin_host(), pick_device("cpu"), prefer_ema=not raw)
     except UsageError:
         raise
     except GanzooError as exc:  # no checkpoint yet, or not a run directory
@@ -113,11 +114,6 @@ def export_onnx(run_dir: Path = typer.Argument(..., help="A run directory with a
     console.print(f"Wrote {out} ({card['generator']} generator at step {card['step']}, inputs "
                   f"{', '.join(i['name'] for i in card['inputs'])}; onnxruntime agrees with PyTorch to {diff:.1e}) "
                   f"and its model card {out.with_suffix('.json')}.", highlight=False, soft_wrap=True)
-
-
-def torch_cpu():
-    import torch
-    return torch.device("cpu")
 
 
 @exit_on_user_error

@@ -32,7 +32,7 @@ from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.fileio import write_bytes, write_json
 from ganzoo.host import Host
 from ganzoo.metrics.check import MIN_PER_SIDE, check_feature_space
-from ganzoo.metrics.evaluate import LoadedExtractor, build_extractor
+from ganzoo.metrics.evaluate import LoadedExtractor, load_or_train_extractor
 from ganzoo.recipe import build_architecture, load_data
 from ganzoo.rundir import recipe_differences
 from ganzoo.runner import run_dir_of, run_recipe
@@ -115,19 +115,11 @@ def ensure_extractor(compare: Compare, host: Host, data: ImageData, device: torc
     resolved = compare.runs[0].resolved
     kind = resolved.recipe.eval.extractor.kind
     options = resolved.extractor_config.model_dump(mode="json")
-    try:
-        return build_extractor(host, kind, options, device, data, where="eval.extractor options")
-    except GanzooError:
-        cls = host.feature_extractors.get(kind).obj
-        if not cls.trainable:
-            raise
-    if not train:
+    loaded = load_or_train_extractor(host, kind, options, device, data, log, where="eval.extractor options",
+                                     train=train)
+    if loaded is None:
         log(f"No '{kind}' feature extractor has been trained on this data yet; the compare will train it first.")
-        return None
-    log(f"No '{kind}' feature extractor has been trained on this data yet; training it once now on the "
-        f"compare's {len(data):,} images.")
-    cls(cls.Config.model_validate(options), device).train(data, log)
-    return build_extractor(host, kind, options, device, data, where="eval.extractor options")
+    return loaded
 
 
 def ensure_sanity(compare: Compare, loaded: LoadedExtractor, data: ImageData, log: Log) -> Optional[dict[str, Any]]:

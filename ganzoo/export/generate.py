@@ -92,17 +92,21 @@ def class_labels(architecture: Architecture, value: Optional[str], count: int) -
     """Labels for ``--class NAME|INDEX``: all ``count`` images of that class (None: classes drawn at random)."""
     if value is None:
         return None
-    names = architecture.image.class_names
     if not architecture.conditional:
         raise UsageError(f"--class {value}: this run's '{architecture.kind}' generator is not class-conditional "
                           f"(train with architecture.conditional: true on labelled data).")
+    return labels_of_class(architecture.image.class_names, value, count, "this run")
+
+
+def labels_of_class(names: tuple[str, ...], value: str, count: int, owner: str) -> torch.Tensor:
+    """``count`` labels of the class ``value`` names (a class name or index among ``names``)."""
     if value in names:
         index = names.index(value)
     elif value.isdigit() and int(value) < len(names):
         index = int(value)
     else:
         listing = ", ".join(f"{i} {name}" for i, name in enumerate(names))
-        raise UsageError(f"--class {value} is not a class of this run. Classes: {listing}.")
+        raise UsageError(f"--class {value} is not a class of {owner}. Classes: {listing}.")
     return torch.full((count,), index, dtype=torch.int64)
 
 

@@ -31,6 +31,7 @@ from torch import nn
 import ganzoo
 from ganzoo.api import Architecture, to_uint8_images
 from ganzoo.errors import PluginError, UsageError
+from ganzoo.export.generate import labels_of_class
 from ganzoo.fileio import write_json
 from ganzoo.provenance import describe, provenance_record
 
@@ -211,14 +212,7 @@ class OnnxGenerator:
             return None
         if not self.class_names:
             raise UsageError(f"--class {value}: '{self.path}' is not class-conditional (it has no labels input).")
-        if value in self.class_names:
-            index = self.class_names.index(value)
-        elif value.isdigit() and int(value) < len(self.class_names):
-            index = int(value)
-        else:
-            listing = ", ".join(f"{i} {name}" for i, name in enumerate(self.class_names))
-            raise UsageError(f"--class {value} is not a class of this generator. Classes: {listing}.")
-        return torch.full((count,), index, dtype=torch.int64)
+        return labels_of_class(self.class_names, value, count, "this generator")
 
     def batches(self, count: int, seed: int, batch_size: int = 64, labels: Optional[torch.Tensor] = None,
                 truncation: Optional[float] = None) -> Iterator[tuple[int, torch.Tensor, Optional[torch.Tensor]]]:

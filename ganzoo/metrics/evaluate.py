@@ -17,7 +17,7 @@ import torch
 import ganzoo
 from ganzoo.api import FeatureExtractor, ImageData
 from ganzoo.engine import distributed
-from ganzoo.errors import GanzooWarning, PluginError, RecipeError
+from ganzoo.errors import GanzooError, GanzooWarning, PluginError, RecipeError
 from ganzoo.metrics import cache
 from ganzoo.metrics.errors import InputError
 from ganzoo.metrics.scores import frechet_distance, inception_score, kernel_inception_distance, precision_recall
@@ -86,6 +86,28 @@ def build_extractor(host, kind: str, options: dict[str, Any], device: torch.devi
     # moving the weights file must not invalidate statistics computed with the same weights.
     protocol["options"] = config.model_dump(mode="json")
     return LoadedExtractor(extractor, protocol)
+
+
+def load_or_train_extractor(host, kind: str, options: dict[str, Any], device: torch.device | str,
+                            data: ImageData, log: Callable[[str], None], where: str = "extractor options",
+                            train: bool = True) -> Optional[LoadedExtractor]:
+    """:func:`build_extractor`; a trainable extractor with no model for ``data`` yet is trained on it first.
+
+    With ``train`` False such an extractor is not trained and None is returned (a dry run).
+    """
+    try:
+        return build_extractor(host, kind, options, device, data, where=where)
+    except GanzooError:
+        cls = host.feature_extractors.get(kind).obj
+        if not cls.trainable:
+            raise
+    if not train:
+        return None
+    document = Document(f"The {where}", f"of feature extractor '{kind}'", error=RecipeError, verb="are")
+    _, config = check_plugin_section(kind, options, host.feature_extractors, document)
+    log(f"No '{kind}' model for this data yet: training one on its {len(data):,} images first.")
+    cls(config, device).train(data, log)
+    return build_extractor(host, kind, options, device, data, where=where)
 
 
 def extract(loaded: LoadedExtractor, source: ImageSource, batch_size: int = 32, keep: int = 0, seed: int = 0,

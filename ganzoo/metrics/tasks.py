@@ -22,6 +22,7 @@ from ganzoo.metrics.evaluate import (
     build_extractor,
     check_stats_match,
     extract,
+    load_or_train_extractor,
     make_record,
     reference_stats,
 )
@@ -161,16 +162,8 @@ def metric_check(source: str, host, device: torch.device, extractor: Optional[st
     data, info = load_real_source(source, host)
     split_halves(len(data), per_side, seed)  # too little data fails here, before any model is loaded
     kind = extractor or ExtractorSection().kind
-    try:
-        loaded = build_extractor(host, kind, options, device, data, where="--option values")
-    except GanzooError:
-        cls = host.feature_extractors.get(kind).obj
-        if not (train and cls.trainable):
-            raise
-        log(f"No '{kind}' model for this data yet: training one on its {len(data):,} images first.")
-        _, config = check_plugin_section(kind, options, host.feature_extractors,
-                                         Document("The --option values", f"for feature extractor '{kind}'",
-                                                  error=InputError, verb="are"))
-        cls(config, device).train(data, log)
+    if train:
+        loaded = load_or_train_extractor(host, kind, options, device, data, log, where="--option values")
+    else:
         loaded = build_extractor(host, kind, options, device, data, where="--option values")
     return check_feature_space(loaded, data, {"source": source, **info}, per_side, seed, batch_size, progress)
