@@ -14,7 +14,11 @@ __version__ = "0.1.0"
 # GANZOO_PLUGIN_API = "M.m" loads when M is this major and m is at most this minor.
 # 1.1: FeatureExtractor.classifier and class_logits (the Inception Score).
 # 1.2: Architecture.onnx_exportable, onnx_inputs and onnx_generator (ganzoo export-onnx).
-PLUGIN_API_VERSION = "1.2"
+# 1.3: Architecture.discriminator_blocks and ConvDiscriminator.blocks (FreezeD, train.freeze_discriminator).
+#      PhaseInputs.report_real_logits (adaptive augmentation, train.augment: ada).
+#      Architecture latent spaces (latent_spaces, mapping, synthesis, num_ws, style_groups, style_weights,
+#      w_avg); Inverter and the ganzoo_register_inverters hook; Dataset.prepare_image.
+PLUGIN_API_VERSION = "1.3"
 
 # Modules that moved into a sub-package, by their old documented names: ``import ganzoo.pipeline`` still gives
 # ganzoo.export.pipeline (the same module object), so plugins and scripts written against 0.1 keep working.

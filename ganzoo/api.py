@@ -5,7 +5,7 @@ nothing else; ``tests/test_public_api.py`` pins each one's names and checks that
 first-party plugins keep to them:
 
 - ``ganzoo.api`` (this module, its ``__all__``): base classes for architectures,
-  datasets, post-processors and feature extractors, their data types, ``hookimpl``
+  datasets, post-processors, feature extractors and inverters, their data types, ``hookimpl``
   and the errors a plugin raises;
 - ``ganzoo.host.hookspecs``: the hooks themselves (``ganzoo_register_*``), typed;
 - ``ganzoo.losses``: GAN losses and the usual phase bodies (``discriminator_step``...);
@@ -23,7 +23,8 @@ change between minor releases. See docs/plugins/architecture.md for a worked exa
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Mapping, Optional
 
 import torch
@@ -35,9 +36,10 @@ from ganzoo.errors import GanzooError, GanzooWarning, PluginError, RecipeError
 from ganzoo.host.hookspecs import hookimpl
 
 __all__ = [
-    "PLUGIN_API_VERSION", "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "Dataset", "Architecture",
+    "PLUGIN_API_VERSION", "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "DataCheck", "Dataset", "Architecture",
     "Phase", "PhaseInputs", "OptimizerSettings", "PostProcessor", "FeatureExtractor", "GanzooError",
-    "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images",
+    "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images", "Inverter", "InversionRun",
+    "Inversion",
 ]
 
 # Plugin API 1.0 had these here; they live in ganzoo.provenance (image-format code the contract need not load).
@@ -108,11 +110,32 @@ class ImageData:
         return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class DataCheck:
+    """What a dataset can say about itself without decoding its images (``Dataset.check``, since plugin API 1.3).
+
+    ``size`` is the number of images found (decoding may still skip unreadable
+    files), ``channels`` what ``load`` will return (1 or 3), ``class_names``
+    the classes when the data is labelled, ``notes`` what was and was not checked,
+    in a few words each (printed by ``ganzoo validate``).
+    """
+
+    size: int
+    channels: int
+    class_names: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def spec(self, resolution: int) -> ImageSpec:
+        return ImageSpec(resolution, self.channels, tuple(self.class_names))
+
+
 class Dataset:
     """A source of training images. Subclass, set ``kind`` and ``Config``, implement ``load``.
 
     ``load`` returns every image at ``resolution`` x ``resolution`` as uint8. The host
     converts channels afterwards when the recipe asks for a different count.
+    ``check`` (optional, since plugin API 1.3) tells the same shape, size and classes
+    cheaply, for ``ganzoo validate``: find the files, read headers, decode nothing.
     """
 
     kind: ClassVar[str]
@@ -125,6 +148,19 @@ class Dataset:
 
     def load(self) -> ImageData:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def check(self) -> Optional[DataCheck]:
+        """Size, channels and classes without decoding, raising ``GanzooError`` for what ``load`` would refuse
+        (missing files, an empty folder, a bad resolution). None (the default): no cheap check, so
+        ``ganzoo validate`` calls ``load`` instead."""
+        return None
+
+    def prepare_image(self, path: Path) -> Optional[torch.Tensor]:
+        """One image file made exactly as ``load`` makes a training image (size, fit, background): uint8 (C, R, R).
+
+        Since plugin API 1.3, for ``ganzoo project`` (real photos into a run's latent space). None (the
+        default): the dataset reads no files, and the host pads the image onto white, keeping its aspect."""
+        return None
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:
@@ -158,6 +194,11 @@ class PhaseInputs:
     on the device), ``z``/``fake_labels`` fresh latents and labels to generate
     from. ``augment`` is the engine's differentiable augmentation (identity when
     off): apply it to every image the discriminator sees, real and fake alike.
+
+    ``report_real_logits`` (since plugin API 1.3): a discriminator loss calls it once per
+    real batch with the discriminator's outputs on the augmented reals, (N,), which the
+    adaptive augmentation (``train.augment: ada``) steers by; it does nothing otherwise.
+    ``losses.discriminator_step`` calls it.
     """
 
     generator: nn.Module
@@ -168,6 +209,7 @@ class PhaseInputs:
     fake_labels: Optional[torch.Tensor]
     step: int
     augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+    report_real_logits: Callable[[torch.Tensor], None] = lambda logits: None
 
 
 LossFn = Callable[[PhaseInputs], Mapping[str, torch.Tensor]]
@@ -210,6 +252,9 @@ class Architecture:
     no randomness in eval mode). Its inputs are ``onnx_inputs()``: ``z``, then ``labels`` when
     conditional, then ``truncation`` when it is a sampling option. The default wraps
     ``generate``; override ``onnx_generator`` when that needs plain floats (see StyleGAN-lite).
+
+    FreezeD (``train.freeze_discriminator``, since plugin API 1.3): override
+    ``discriminator_blocks`` to name the discriminator's blocks, input to output.
     """
 
     kind: ClassVar[str]
@@ -262,6 +307,15 @@ class Architecture:
         """Defaults for the ``generator`` and ``discriminator`` optimisers."""
         return {"generator": OptimizerSettings(), "discriminator": OptimizerSettings()}
 
+    # -- FreezeD (since plugin API 1.3)
+    def discriminator_blocks(self, discriminator: nn.Module) -> Optional[list[nn.Module]]:
+        """The blocks of ``discriminator`` (built by ``build_discriminator``), input to output, for FreezeD
+        (Mo et al. 2020, https://arxiv.org/abs/2002.10964): ``train.freeze_discriminator: N`` keeps the
+        parameters of the first N fixed. Each block is a submodule (or a container of submodules) of
+        ``discriminator``; leave the output head out, so that it always trains. None (the default): this
+        architecture does not name its blocks, and a recipe that freezes some is refused."""
+        return None
+
     # -- sampling, shared by training, grids and export
     def sample_latents(self, n: int, device: torch.device | str = "cpu",
                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -293,6 +347,54 @@ class Architecture:
         """A module taking the ``onnx_inputs()`` tensors positionally and returning images in [-1, 1],
         an image depending on its inputs only (eval mode: fixed noise). Default: ``generate``."""
         return _GenerateForExport(self, generator)
+
+    # -- latent spaces (since plugin API 1.3): projection, style mixing, editing
+    def latent_spaces(self) -> tuple[str, ...]:
+        """The latent spaces images can be inverted into and generated from: ``"z"`` always; ``"w"`` (one
+        style for every layer) and ``"w+"`` (one per layer) when ``mapping`` and ``synthesis`` are implemented."""
+        return ("z",)
+
+    def _no_style_space(self, member: str) -> NotImplementedError:
+        return NotImplementedError(
+            f"'{self.kind}' has no style (W) latent space: Architecture.{member} is not implemented (plugin API 1.3), "
+            f"so only z is available (latent_spaces() is {self.latent_spaces()}).")
+
+    def mapping(self, generator: nn.Module, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """z (N, z_dim) -> w (N, w_dim), untruncated, as ``generate`` computes it."""
+        raise self._no_style_space("mapping")
+
+    def synthesis(self, generator: nn.Module, w_plus: torch.Tensor,
+                  labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """w+ (N, num_ws, w_dim), one style per layer -> images (N, C, H, W) in [-1, 1], as ``generate`` makes
+        them (``generate(z)`` equals ``synthesis(mapping(z)`` repeated ``num_ws`` times``)``)."""
+        raise self._no_style_space("synthesis")
+
+    def num_ws(self, generator: nn.Module) -> int:
+        """How many styles ``synthesis`` takes (the middle size of w+)."""
+        raise self._no_style_space("num_ws")
+
+    def style_groups(self, generator: nn.Module) -> dict[str, range]:
+        """``coarse``/``middle``/``fine``: the w+ indices of each layer group, for style mixing."""
+        raise self._no_style_space("style_groups")
+
+    def style_weights(self, generator: nn.Module) -> torch.Tensor:
+        """The style-modulation affine weights of every layer, concatenated: rows are the styles' output features,
+        columns the w_dim inputs (what SeFa factorises, Shen & Zhou 2021; ``ganzoo directions``). An architecture
+        without a w space may return its first layer's weights acting on z instead, rows its outputs, columns
+        the z_dim inputs (the paper's generalisation): its directions then act on z."""
+        raise self._no_style_space("style_weights")
+
+    @torch.no_grad()
+    def w_avg(self, generator: nn.Module) -> torch.Tensor:
+        """The mean w (w_dim,), the truncation centre and projection start. Default: the mean of ``mapping`` over
+        10,000 z from a fixed seed; override when the generator tracks it."""
+        rng = torch.Generator().manual_seed(0)
+        device = next(generator.parameters()).device
+        z = self.sample_latents(10_000, "cpu", rng)
+        labels = self.sample_labels(10_000, "cpu", rng)
+        ws = [self.mapping(generator, z[i:i + 1000].to(device),
+                           None if labels is None else labels[i:i + 1000].to(device)) for i in range(0, 10_000, 1000)]
+        return torch.cat(ws).float().mean(0)
 
 
 class _GenerateForExport(nn.Module):
@@ -403,3 +505,106 @@ class FeatureExtractor:
         """
         raise PluginError(f"Feature extractor '{self.kind}' does not implement class_logits (plugin API 1.1), so "
                           f"it gives no class predictions and no Inception Score.")
+
+
+# --------------------------------------------------------------------- inverters
+
+@dataclass
+class InversionRun:
+    """A trained run as an inverter sees it (since plugin API 1.3).
+
+    ``generator`` is the run's EMA generator when it kept one, in eval mode, its parameters frozen, on
+    ``device``; ``discriminator`` the run's discriminator (eval mode, frozen) or None when the checkpoint
+    has none. ``features(images, labels)`` gives the discriminator's block outputs (``discriminator_blocks``) for
+    images in [-1, 1], differentiably: the offline perceptual space ``feature_distance`` measures in; it is
+    None when the architecture names no blocks. ``load_data()`` loads the run's training images, prepared as
+    in training (slow for big datasets; for inverters that learn from real images).
+    """
+
+    architecture: Architecture
+    generator: nn.Module
+    device: torch.device
+    run_id: Optional[str] = None
+    step: int = 0
+    path: Optional[Path] = None
+    discriminator: Optional[nn.Module] = None
+    features: Optional[Callable[[torch.Tensor, Optional[torch.Tensor]], list[torch.Tensor]]] = None
+    load_data: Optional[Callable[[], ImageData]] = None
+
+    @property
+    def image(self) -> ImageSpec:
+        return self.architecture.image
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the generator's weights and buffers: what a trained inverter checks it is used with."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.generator.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def feature_distance(self, a: torch.Tensor, b: torch.Tensor,
+                         labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Per-image perceptual distance (N,) between images in [-1, 1]: the squared difference of channel-normalised
+        discriminator features averaged over positions and blocks (LPIPS's recipe without learned weights).
+        Zeros when ``features`` is None."""
+        if self.features is None:
+            return a.new_zeros(len(a))
+        total = a.new_zeros(len(a))
+        pairs = list(zip(self.features(a, labels), self.features(b, labels)))
+        for fa, fb in pairs:
+            fa = fa / (fa.square().sum(1, keepdim=True) + 1e-10).sqrt()
+            fb = fb / (fb.square().sum(1, keepdim=True) + 1e-10).sqrt()
+            total = total + (fa - fb).square().sum(1).flatten(1).mean(1)
+        return total / max(1, len(pairs))
+
+
+@dataclass
+class Inversion:
+    """What ``Inverter.invert`` returns: one latent per image in ``space`` ("z", "w" or "w+"), the class labels it
+    generated with (None when unconditional), and facts for the manifest (JSON-able: steps, losses, timings)."""
+
+    latents: torch.Tensor
+    space: str
+    labels: Optional[torch.Tensor] = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Inverter:
+    """Maps images to a generator's latents (GAN inversion; since plugin API 1.3): ``ganzoo project --inverter KIND``.
+
+    Subclass, set ``kind``, ``Config`` and ``description`` and implement ``invert``. It gets the run
+    (:class:`InversionRun`), the images as float (N, C, R, R) in [-1, 1] on ``run.device``, already prepared
+    exactly as the run's training images were, their class labels (N,) when the generator is conditional, else
+    None, and ``progress(done, total)`` to call as work proceeds (any unit). It returns an :class:`Inversion`
+    in one of ``run.architecture.latent_spaces()``; the host regenerates the images from it through
+    ``generate``/``synthesis`` and writes latents, reconstructions and per-image scores. Images of one call are
+    inverted together (a batch of ``--batch-size``); the same images, seed and batch size must give the same
+    latents (draw random numbers from torch's global generator, which the host seeds once before the first
+    batch). Raise ``GanzooError`` (exit 2 for a ``UsageError``) for what the method cannot do, naming what can.
+    """
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+    description: ClassVar[str] = ""
+    trainable: ClassVar[bool] = False  # True: `ganzoo encoder train RUN --inverter KIND` calls train() first
+
+    def __init__(self, config: PluginConfig):
+        self.config = config
+
+    def trained_file(self, run: InversionRun) -> Path:
+        """Where ``train`` writes for ``run`` by default and ``invert`` looks: RUN/inverters/KIND.safetensors."""
+        if run.path is None:
+            raise GanzooError(f"inverter '{self.kind}' needs the run's folder to find its trained weights; "
+                              f"give their path in its config")
+        return Path(run.path) / "inverters" / f"{self.kind}.safetensors"
+
+    def train(self, run: InversionRun, out: Path,
+              progress: Callable[[int, int], None]) -> dict[str, Any]:  # pragma: no cover - interface
+        """Trainable inverters: learn from ``run`` (its generator's samples, maybe ``run.load_data()``), write
+        the result to ``out`` atomically (``ganzoo.fileio``) and return a JSON-able summary."""
+        raise NotImplementedError(f"inverter '{self.kind}' is not trainable")
+
+    def invert(self, run: InversionRun, images: torch.Tensor, labels: Optional[torch.Tensor],
+               progress: Callable[[int, int], None]) -> Inversion:  # pragma: no cover - interface
+        raise NotImplementedError

@@ -78,11 +78,13 @@ def r1_penalty(discriminator, real: torch.Tensor, labels=None) -> torch.Tensor:
 def discriminator_step(x: "PhaseInputs", loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict:
     """A discriminator phase's usual body: score augmented reals and fresh (detached) fakes with ``loss``.
 
-    Returns the loss and the mean real/fake scores that ``ganzoo.testing.check_training_sanity`` reads.
+    Returns the loss and the mean real/fake scores that ``ganzoo.testing.check_training_sanity`` reads,
+    and reports the real logits to adaptive augmentation (``x.report_real_logits``, plugin API 1.3).
     """
     fake = x.generator(x.z, x.fake_labels).detach()
     real_logits = x.discriminator(x.augment(x.real), x.real_labels)
     fake_logits = x.discriminator(x.augment(fake), x.fake_labels)
+    x.report_real_logits(real_logits)
     return {"loss": loss(real_logits, fake_logits),
             "real_score": real_logits.mean(), "fake_score": fake_logits.mean()}
 

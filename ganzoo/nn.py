@@ -99,6 +99,13 @@ class ConvGenerator(nn.Module):
             z = torch.cat([z, self.embed(labels)], dim=1)
         return self.net(z[:, :, None, None])
 
+    def latent_weights(self) -> torch.Tensor:
+        """The first layer's weights acting on z as a matrix (outputs, z_dim): what SeFa factorises for a
+        generator without styles (``Architecture.style_weights``, since plugin API 1.3)."""
+        weight = self.net[0].weight  # (z_in, channels, base, base); z comes first, then the label embedding
+        z_dim = weight.shape[0] - (self.embed.embedding_dim if self.embed is not None else 0)
+        return weight[:z_dim].reshape(z_dim, -1).t().detach()
+
 
 def _norm(kind: str, channels: int) -> list[nn.Module]:
     if kind == "batch":
@@ -123,13 +130,21 @@ class ConvDiscriminator(nn.Module):
         wrap = spectral_norm if sn else (lambda m: m)
         ch = list(reversed(conv_widths(width, max_width, stages)))  # finest first
         layers: list[nn.Module] = [wrap(nn.Conv2d(channels, ch[0], 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+        self._block_ends = [len(layers)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [wrap(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none")), *_norm(norm, c_out),
                        nn.LeakyReLU(0.2, True)]
+            self._block_ends.append(len(layers))
         self.features = nn.Sequential(*layers)
         self.head = wrap(nn.Conv2d(ch[-1], 1, base, 1, 0))
         self.embed = wrap(nn.Embedding(num_classes, ch[-1])) if num_classes else None
         self.apply(dcgan_init)
+
+    def blocks(self) -> list[nn.Module]:
+        """The stride-2 stages, input to output, each a conv with its norm and activation; the head and the
+        projection are not blocks. For ``Architecture.discriminator_blocks`` (FreezeD, since plugin API 1.3)."""
+        starts = [0] + self._block_ends[:-1]
+        return [self.features[start:end] for start, end in zip(starts, self._block_ends)]
 
     def forward(self, images: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         h = self.features(images)

@@ -162,11 +162,18 @@ class RunDir:
 
 def recipe_differences(old: dict, new: dict, ignore: tuple[str, ...] = RESUMABLE_CHANGES,
                        prefix: str = "") -> list[str]:
-    """Dotted paths whose values differ, as 'path: old -> new', skipping ``ignore`` subtrees."""
+    """Dotted paths whose values differ, as 'path: old -> new', skipping ``ignore`` subtrees.
+
+    A field that one side lacks and the other has switched off (None, 0, false, empty) is no difference:
+    a recipe written before the field existed (``init``, ``train.freeze_discriminator``) meant "off", and
+    its runs must still resume and sit in the same compare.
+    """
     diffs = []
     for key in sorted(set(old) | set(new), key=str):
         path = f"{prefix}{key}"
         if any(path == i or path.startswith(i + ".") for i in ignore):
+            continue
+        if (key not in old and _off(new[key])) or (key not in new and _off(old[key])):
             continue
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
         if isinstance(a, dict) and isinstance(b, dict):
@@ -174,6 +181,10 @@ def recipe_differences(old: dict, new: dict, ignore: tuple[str, ...] = RESUMABLE
         elif a != b:
             diffs.append(f"{path}: {json.dumps(a)} -> {json.dumps(b)}")
     return diffs
+
+
+def _off(value: Any) -> bool:
+    return value is None or (not isinstance(value, str) and value in (0, False, [], {}))
 
 
 def environment_info() -> dict[str, Any]:

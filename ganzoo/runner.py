@@ -16,6 +16,7 @@ from ganzoo.export import check_export, generate_batches, pipeline_of, write_ima
 from ganzoo.host import Host
 from ganzoo.metrics import periodic
 from ganzoo.recipe import ResolvedRecipe, build_architecture, load_data
+from ganzoo.recipe.finetune import check_finetune
 from ganzoo.rundir import RunDir
 
 
@@ -50,6 +51,9 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
     with distributed.main_first():  # a dataset or extractor that fills a cache does it once
         data = data if data is not None else load_data(resolved, host)
         architecture = build_architecture(resolved, host, data.spec)
+        # A run that will resume has its own weights: the parent of init is neither needed nor read.
+        resumes = run_dir.has_checkpoint() and not (fresh and not distributed.restarted())
+        init = check_finetune(resolved, architecture, "skip" if resumes else "load")
         check_export(pipeline, data.spec, recipe.export.provenance,
                      {"kind": architecture.kind, "seed": recipe.run.seed})
         evaluator = periodic.from_recipe(resolved, host, data, device, run_dir)  # every process extracts a share
@@ -61,8 +65,10 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
             "device": str(device), "threads": threads, "world_size": world,
             "global_batch_size": recipe.train.batch_size * world,
             **({"backend": distributed.backend()} if world > 1 else {})})
+        if init:  # fine-tuned: which parent checkpoint, by hash, and how much it had seen
+            run_dir.write_info({**run_dir.read_info(), "init": init.record})
     trainer = Trainer(architecture, data, recipe.train.to_settings(), recipe.run.seed, device, run_dir,
-                      list(callbacks), evaluator)
+                      list(callbacks), evaluator, init)
     measured = memory.reset_peak(device)
     summary = trainer.run()
     if main:  # this session's peak memory, beside its device and versions

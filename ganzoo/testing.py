@@ -11,9 +11,9 @@ One check per plugin type, plus one for the plugin module itself. In a plugin's 
     def test_plugin():
         check_plugin(plugin, {"architecture": ["mygan"]})
 
-The four per-type checks are also fixtures (``ganzoo_check_architecture``,
+The per-type checks are also fixtures (``ganzoo_check_architecture``,
 ``ganzoo_check_dataset``, ``ganzoo_check_postprocessor``,
-``ganzoo_check_feature_extractor``). Heavy imports happen inside the functions so
+``ganzoo_check_feature_extractor``, ``ganzoo_check_inverter``). Heavy imports happen inside the functions so
 that merely having ganzoo installed does not slow every pytest run.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pytest
 __all__ = [
     "check_architecture", "check_training_sanity", "check_resume", "check_dataset", "check_postprocessor",
     "check_feature_extractor", "check_plugin", "ganzoo_check_architecture", "ganzoo_check_dataset",
-    "ganzoo_check_postprocessor", "ganzoo_check_feature_extractor"
+    "ganzoo_check_postprocessor", "ganzoo_check_feature_extractor", "check_inverter", "ganzoo_check_inverter"
 ]
 
 
@@ -105,6 +105,7 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
                 logits = d(fake, labels)
             assert logits.shape == (batch_size,), \
                 f"{where}: discriminator gave shape {tuple(logits.shape)}, expected ({batch_size},)"
+            _check_discriminator_blocks(arch, d, where)
 
             # Round trip through safetensors, as checkpoints do.
             tensors = {k: v.contiguous() for k, v in g1.state_dict().items()}
@@ -127,6 +128,22 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
             assert changed, f"{where}: one training step did not change the generator"
             for p in list(trainer.generator.parameters()) + list(trainer.discriminator.parameters()):
                 assert torch.isfinite(p).all(), f"{where}: weights not finite after one step"
+
+
+def _check_discriminator_blocks(arch: Any, discriminator: Any, where: str) -> None:
+    """FreezeD's blocks (plugin API 1.3), when the architecture names them: modules holding the
+    discriminator's own parameters, each in one block only."""
+    blocks = arch.discriminator_blocks(discriminator)
+    if blocks is None:
+        return
+    assert isinstance(blocks, list) and blocks, f"{where}: discriminator_blocks must return a non-empty list or None"
+    own, seen = {id(p) for p in discriminator.parameters()}, set()
+    for index, block in enumerate(blocks):
+        params = {id(p) for p in block.parameters()}
+        assert params and params <= own, \
+            f"{where}: discriminator block {index} holds no parameters, or some that are not the discriminator's"
+        assert not params & seen, f"{where}: discriminator block {index} shares parameters with an earlier block"
+        seen |= params
 
 
 @pytest.fixture
@@ -266,8 +283,10 @@ def check_resume(cls: type, config: dict[str, Any] | None = None, steps: int = 4
 
 
 def check_dataset(cls: type, config: dict[str, Any] | None = None, resolutions: Iterable[int] = (16, 32)) -> None:
-    """Assert that ``cls`` loads uint8 ``(N, C, R, R)`` images at each resolution, the same ones every time."""
-    from ganzoo.api import ImageData
+    """Assert that ``cls`` loads uint8 ``(N, C, R, R)`` images at each resolution, the same ones every time,
+    and that its ``check()``, when it has one, tells the same channels and classes (and at least as many images:
+    decoding may skip unreadable files)."""
+    from ganzoo.api import DataCheck, ImageData
 
     cfg = _check_class(cls, "Dataset", config)
     for resolution in resolutions:
@@ -283,6 +302,13 @@ def check_dataset(cls: type, config: dict[str, Any] | None = None, resolutions: 
                 f"{where}: labels outside 0..{len(data.class_names) - 1}"
         again = cls(cfg, resolution).load()
         assert again.content_hash() == data.content_hash(), f"{where}: two loads gave different images or labels"
+        found = cls(cfg, resolution).check()  # optional (plugin API 1.3): must agree with what load gives
+        if found is not None:
+            assert isinstance(found, DataCheck), f"{where}: check() returned {type(found).__name__}, not DataCheck"
+            assert (found.channels, tuple(found.class_names)) == (channels, data.spec.class_names), \
+                f"{where}: check() says {found.channels} channel(s), classes {found.class_names}; load() gives " \
+                f"{channels}, {data.spec.class_names}"
+            assert found.size >= n, f"{where}: check() counts {found.size} images, load() gives {n}"
 
 
 def check_postprocessor(cls: type, config: dict[str, Any] | None = None,
@@ -358,6 +384,116 @@ def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
         assert torch.isfinite(logits).all(), f"{cls.kind}: class logits are not finite"
 
 
+def toy_inversion_runs() -> list:
+    """Two tiny 8 px runs for inverter checks, as ``InversionRun``: a z-only generator and a style-based one
+    (z, w, w+, two styles), each with random frozen weights and a pooled-pixel feature space."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from ganzoo.api import Architecture, ImageSpec, InversionRun, PluginConfig
+
+    class ToyConfig(PluginConfig):
+        z_dim: int = 8
+
+    class ToyGenerator(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mapping = nn.Linear(8, 8)
+            self.layers = nn.ModuleList([nn.Linear(8, 3 * 8 * 8) for _ in range(2)])
+
+        def synthesis(self, ws):
+            return torch.tanh(sum(layer(ws[:, i]) for i, layer in enumerate(self.layers))).view(-1, 3, 8, 8)
+
+        def forward(self, z, labels=None):
+            return self.synthesis(self.mapping(z)[:, None].expand(-1, 2, -1))
+
+    class ToyZ(Architecture):
+        kind, Config = "toy-z", ToyConfig
+
+        def build_generator(self):
+            return ToyGenerator()
+
+    class ToyStyle(ToyZ):
+        kind = "toy-style"
+
+        def latent_spaces(self):
+            return ("z", "w", "w+")
+
+        def mapping(self, generator, z, labels=None):
+            return generator.mapping(z)
+
+        def synthesis(self, generator, w_plus, labels=None):
+            return generator.synthesis(w_plus)
+
+        def num_ws(self, generator):
+            return 2
+
+        def style_groups(self, generator):
+            return {"coarse": range(0, 1), "middle": range(1, 1), "fine": range(1, 2)}
+
+        def style_weights(self, generator):
+            return torch.cat([layer.weight for layer in generator.layers]).detach()
+
+    runs = []
+    for cls in (ToyZ, ToyStyle):
+        torch.manual_seed(0)
+        architecture = cls(ToyConfig(), ImageSpec(8, 3))
+        generator = architecture.build_generator().eval().requires_grad_(False)
+        runs.append(InversionRun(architecture, generator, torch.device("cpu"), run_id=f"{cls.kind}-run",
+                                 features=lambda x, labels=None: [F.avg_pool2d(x, 2)]))
+    return runs
+
+
+def check_inverter(cls: type, config: dict[str, Any] | None = None, setup: Any = None,
+                   must_improve: bool = True) -> None:
+    """Assert that ``cls`` inverts generated images of two toy runs (z-only and style-based): an ``Inversion``
+    of one finite latent per image in a space the run offers, progress reported, JSON-able info, the same
+    latents for the same seed and, with ``must_improve``, reconstructions closer to the targets than the
+    generator's image of the mean latent. ``setup(run)`` (optional) prepares what the inverter needs for a run
+    (a trained encoder, say) and returns config fields to add for it. Since plugin API 1.3.
+    """
+    import torch
+
+    from ganzoo.api import Inversion
+
+    _check_class(cls, "Inverter", config)
+    for run in toy_inversion_runs():
+        extra = setup(run) if setup is not None else {}
+        inverter = cls(cls.Config.model_validate({**(config or {}), **(extra or {})}))
+        architecture, G = run.architecture, run.generator
+        where = f"{cls.kind} on a {architecture.kind} run"
+        targets = architecture.generate(G, torch.randn(4, architecture.z_dim, generator=torch.Generator()
+                                                       .manual_seed(1))).detach()
+        calls: list[tuple[int, int]] = []
+
+        def invert():
+            torch.manual_seed(0)
+            return inverter.invert(run, targets.clone(), None, lambda done, total: calls.append((done, total)))
+
+        result = invert()
+        assert isinstance(result, Inversion), f"{where}: invert() must return a ganzoo.api.Inversion"
+        assert result.space in architecture.latent_spaces(), \
+            f"{where}: space {result.space!r} is not one of the run's {architecture.latent_spaces()}"
+        shapes = {"z": (4, architecture.z_dim), "w": (4, 8), "w+": (4, 2, 8)}
+        assert tuple(result.latents.shape) == shapes[result.space], \
+            f"{where}: {result.space} latents of shape {tuple(result.latents.shape)}, expected {shapes[result.space]}"
+        assert torch.isfinite(result.latents).all(), f"{where}: latents are not finite"
+        assert result.labels is None, f"{where}: labels must be None for an unconditional generator"
+        json.dumps(result.info)
+        assert calls and all(0 <= done <= total for done, total in calls), \
+            f"{where}: call progress(done, total) as work proceeds, with 0 <= done <= total"
+        assert torch.equal(invert().latents, result.latents), f"{where}: the same seed gave other latents"
+        if must_improve:
+            with torch.no_grad():
+                mean_image = architecture.generate(G, torch.zeros(1, architecture.z_dim))
+                codes = result.latents if result.space != "w" else result.latents[:, None].expand(-1, 2, -1)
+                recon = architecture.generate(G, codes) if result.space == "z" else architecture.synthesis(G, codes)
+            error, baseline = (recon - targets).square().mean(), (mean_image - targets).square().mean()
+            assert error < baseline, f"{where}: reconstructions ({error:.4f} MSE) are no closer to the targets " \
+                                     f"than the mean latent's image ({baseline:.4f})"
+
+
 def check_plugin(plugin: object, provides: dict[str, list[str]], distribution: str | None = None) -> None:
     """Assert that ``plugin`` (the module your entry point names) loads and provides exactly ``provides``.
 
@@ -429,3 +565,9 @@ def ganzoo_check_postprocessor():
 def ganzoo_check_feature_extractor():
     """The :func:`check_feature_extractor` function, as a fixture."""
     return check_feature_extractor
+
+
+@pytest.fixture
+def ganzoo_check_inverter():
+    """The :func:`check_inverter` function, as a fixture."""
+    return check_inverter

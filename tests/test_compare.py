@@ -88,8 +88,8 @@ def test_a_tiny_compare_writes_every_section_of_the_report(compared, chost):
     tmp, _, result = compared
     out = tmp / "out"
     md = (out / "report.md").read_text()
-    for section in ("## Leaderboard", "## Fairness", "## Samples", "## Curves", "## Protocol", "### Entries",
-                    "## Runs"):
+    for section in ("## Leaderboard", "## Fairness", "## Samples", "## Copy check", "## Curves", "## Protocol",
+                    "### Entries", "## Runs"):
         assert section in md
     board = json.loads((out / "leaderboard.json").read_text())
     assert [e["name"] for e in board["entries"]] != [] and {e["name"] for e in board["entries"]} == {
@@ -105,7 +105,8 @@ def test_a_tiny_compare_writes_every_section_of_the_report(compared, chost):
     # Markdown links the PNGs; the HTML embeds every one of them and links nothing.
     pngs = sorted(p.name for p in (out / "report").glob("*.png"))
     assert pngs == sorted([f"samples-{e}-s{s}.png" for e in ("small", "critic", "labelled") for s in (0, 1)]
-                          + [f"curve-{m}.png" for m in ("fid", "kid", "precision", "recall")] + ["real-data.png"])
+                          + [f"curve-{m}.png" for m in ("fid", "kid", "precision", "recall")] + ["real-data.png"]
+                          + [f"copies-{e}.png" for e in ("small", "critic", "labelled")])
     assert all(f"report/{name}" in md for name in pngs)
     page = (out / "report.html").read_text()
     assert page.count("src='data:image/png;base64,") == len(pngs)
@@ -114,6 +115,7 @@ def test_a_tiny_compare_writes_every_section_of_the_report(compared, chost):
     assert "one class per row" in md  # the recipe entry is class-conditional
     assert "train.batch_size: small 8, critic 8, labelled 16" in md  # what differs is stated
     assert "every run recorded the same content SHA-256" in md
+    assert "| entry | run | copies |" in md and "| small | small-s0 |" in md  # the copy check, one row per entry
     # The leaderboard is printed too, and each session recorded its peak memory.
     assert "FID ↓" in result.stdout and "labelled" in result.stdout and "Report:" in result.stdout
     info = json.loads((out / "runs" / "small-s0" / "run.json").read_text())
@@ -407,6 +409,12 @@ def test_every_shipped_compare_recipe_runs_with_a_tiny_budget(path, tmp_path, mo
         small["data.limit"] = 64
     else:
         small["data.size"] = 64
+    if any("init" in entry for entry in yaml.safe_load(path.read_text())["entries"]):
+        # Fine-tuned entries start from the run recipes/finetune-parent.yaml makes, found from the working directory.
+        monkeypatch.chdir(tmp_path)
+        parent = ["run", str(REPO / "recipes" / "finetune-parent.yaml"), "--set", "train.images=16", "--set",
+                  "train.batch_size=8", "--set", "train.grid_size=4", "--set", "data.size=64", "--set", "run.threads=1"]
+        assert runner.invoke(app, parent).exit_code == 0
     result = invoke(path, *[a for k, v in small.items() for a in ("--set", f"{k}={v}")])
     assert result.exit_code == 0, result.output
     board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())

@@ -134,3 +134,18 @@ def test_loss_steps_score_augmented_reals_and_detached_fakes():
     g = losses.generator_step(x, losses.hinge_g)
     g["loss"].backward()
     assert G.weight.grad is not None and set(g) == {"loss"}
+
+
+@pytest.mark.parametrize("env, expected", [("1", 1), ("", None), ("zero", None)])
+def test_default_threads_follow_omp_num_threads(monkeypatch, env, expected):
+    """Several runs sharing a machine set OMP_NUM_THREADS=1 each; a thread per core each thrashes."""
+    import os
+
+    from ganzoo.engine.device import set_threads
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", env)
+    try:
+        assert set_threads(None) == (expected or len(os.sched_getaffinity(0)))
+        assert set_threads(3) == 3  # run.threads in the recipe wins
+    finally:
+        torch.set_num_threads(before)

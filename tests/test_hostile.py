@@ -10,6 +10,7 @@ import warnings
 from importlib import metadata
 
 import pytest
+import torch
 import yaml
 from PIL import Image
 from typer.testing import CliRunner
@@ -84,6 +85,31 @@ def test_nesting_and_alias_limits(text, problem):
         return
     with pytest.raises(YamlError, match=problem):
         parse_yaml(text)
+
+
+@pytest.mark.parametrize("kind", ["recipe", "pipeline", "compare"])
+def test_a_recursive_alias_in_any_file_is_one_paragraph(tmp_path, kind):
+    """Found by tests/test_fuzz.py: collecting line numbers walked a recursive alias forever (RecursionError)."""
+    loop = "b: &b [[&c [x, x], *c, *c], *b]\n"
+    path = tmp_path / f"{kind}.yaml"
+    if kind == "recipe":
+        path.write_text(loop + "data: {kind: catalogue, resolution: 32, size: 8}\narchitecture: {kind: dcgan}\n"
+                               "train: {steps: 1}\n")
+        args = ["validate", str(path)]
+    elif kind == "pipeline":
+        path.write_text(loop + "steps: [{kind: preset, name: marketplace-white-1000}]\n")
+        (tmp_path / "in").mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / "in" / "a.png")
+        args = ["postprocess", str(tmp_path / "in"), str(tmp_path / "out"), "--pipeline", str(path)]
+    else:
+        path.write_text(loop + "data: {kind: catalogue, resolution: 32, size: 8}\nbudget: {steps: 1}\n"
+                               "entries: [{name: a, architecture: {kind: dcgan}}]\n")
+        args = ["compare", str(path), "--dry-run"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert str(path) in _flat(result.stderr)
+    if kind != "pipeline":  # a pipeline file shows what it got instead of one key's line
+        assert "'b'" in _flat(result.stderr) and "line 1" in _flat(result.stderr)  # the unknown key, where it is
 
 
 def test_ordinary_anchors_still_work():
@@ -301,10 +327,69 @@ def test_the_folder_dataset_skips_what_is_not_an_image_with_one_warning(tmp_path
     recipe = tmp_path / "folder.yaml"
     recipe.write_text(f"data: {{kind: folder, path: {tmp_path / 'photos'}, resolution: 16}}\n"
                       f"architecture: {{kind: dcgan, width: 8}}\ntrain: {{steps: 1, batch_size: 2}}\n")
-    result = runner.invoke(app, ["validate", str(recipe)])
+    result = runner.invoke(app, ["validate", str(recipe), "--data"])  # --data: decode all, as training does
     assert result.exit_code == 0, result.output
     warning = _flat(result.stderr)
     assert f"Skipped {len(bad)} of 8 image file(s)" in warning and all(name in warning for name in bad)
+    assert "4 images decoded" in _flat(result.stdout)
+    cheap = runner.invoke(app, ["validate", str(recipe)])  # headers only: the same files, found without decoding
+    assert cheap.exit_code == 0, cheap.output
+    assert f"{len(bad)} of 8 image file(s) sampled" in _flat(cheap.stderr) and "validate --data" in _flat(cheap.stderr)
+    assert "8 images; listed, headers of 8 read, none decoded" in _flat(cheap.stdout)
+
+
+# ------------------------------------------------------------------ 4. validating without decoding
+
+def test_validate_decodes_nothing_unless_asked(tmp_path, monkeypatch):
+    from ganzoo_datasets import catalogue, folder
+
+    def no_decoding(*args):
+        raise AssertionError("validate decoded an image")
+
+    monkeypatch.setattr(catalogue, "render", no_decoding)
+    monkeypatch.setattr(folder, "_read", no_decoding)
+    result = runner.invoke(app, ["validate", str(REPO / "recipes" / "quickstart.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "6,000 images; drawn when training starts" in _flat(result.stdout) and "6 classes" in _flat(result.stdout)
+    for cls in ("shoes", "bags"):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (30, 20), "red").save(tmp_path / "photos" / cls / f"{i}.jpg")
+    recipe = tmp_path / "folder.yaml"
+    recipe.write_text(f"data: {{kind: folder, path: {tmp_path / 'photos'}, resolution: 16}}\n"
+                      f"architecture: {{kind: dcgan, width: 8, conditional: true}}\ntrain: {{steps: 1}}\n")
+    result = runner.invoke(app, ["validate", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert "6 images; listed" in _flat(result.stdout) and "2 classes" in _flat(result.stdout)
+    monkeypatch.setattr(folder, "_read", lambda *args: (_ for _ in ()).throw(OSError("cannot decode")))
+    decoded = runner.invoke(app, ["validate", str(recipe), "--data"])
+    assert decoded.exit_code == 2 and "None of the 6 image file(s)" in _flat(decoded.stderr)
+
+
+def test_a_dataset_plugin_without_a_cheap_check_is_loaded_instead():
+    from ganzoo.api import Dataset, ImageData, hookimpl
+    from ganzoo.recipe import check_data, resolve
+
+    loads = []
+
+    class Plain(Dataset):  # plugin API 1.0: load only
+        kind = "plain"
+
+        def load(self):
+            loads.append(self.resolution)
+            return ImageData(torch.zeros(5, 1, self.resolution, self.resolution, dtype=torch.uint8))
+
+    class Plugin:
+        @hookimpl
+        def ganzoo_register_datasets(self, register):
+            register(Plain)
+
+    from ganzoo_dcgan import plugin as dcgan_plugin
+    host = create_host([Plugin(), dcgan_plugin], entry_points=False)
+    resolved = resolve({"data": {"kind": "plain", "resolution": 8, "channels": 3}, "architecture": {"kind": "dcgan"},
+                        "train": {"steps": 1}, "export": {"count": 0}}, host, source="test")
+    found = check_data(resolved, host)
+    assert loads == [8] and (found.size, found.channels) == (5, 3) and "no cheap check" in found.notes[0]
 
 
 def test_damaged_or_hostile_checkpoint_files_are_refused(tmp_path):

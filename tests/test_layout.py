@@ -23,6 +23,8 @@ ALLOWED = {
     "ganzoo.rundir": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe"},
     "ganzoo.export": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe"},
     "ganzoo.metrics": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe", "ganzoo.rundir", "ganzoo.export"},
+    "ganzoo.inversion": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe", "ganzoo.rundir",
+                         "ganzoo.export", "ganzoo.metrics"},
     "ganzoo.runner": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe", "ganzoo.rundir", "ganzoo.export",
                       "ganzoo.metrics"},
     "ganzoo.compare": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe", "ganzoo.rundir", "ganzoo.export",
@@ -30,7 +32,7 @@ ALLOWED = {
     "ganzoo.scaffold": {"contract", "ganzoo.host"},
     "ganzoo.testing": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe", "ganzoo.rundir", "ganzoo.export"},
     "ganzoo.cli": {"contract", "ganzoo.host", "ganzoo.engine", "ganzoo.recipe", "ganzoo.rundir", "ganzoo.export",
-                   "ganzoo.metrics", "ganzoo.runner", "ganzoo.compare", "ganzoo.scaffold"},
+                   "ganzoo.metrics", "ganzoo.runner", "ganzoo.compare", "ganzoo.scaffold", "ganzoo.inversion"},
     "ganzoo.__main__": {"ganzoo.cli"},
 }
 
@@ -90,7 +92,7 @@ def test_the_engine_knows_no_recipe_and_no_run_directory():
             assert part_of(module) == "contract" or module.startswith("ganzoo.engine"), f"{path}:{line}: {module}"
 
 
-COMMAND_MODULES = ["train", "images", "metrics", "compare", "plugins"]
+COMMAND_MODULES = ["train", "images", "metrics", "compare", "plugins", "directions", "nearest", "inversion"]
 HELPERS = {"common", "progress", "torchrun"}  # what command modules share
 
 

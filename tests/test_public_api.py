@@ -16,12 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # The statement of the public API lives in ganzoo.api's docstring; these are its modules and their __all__.
 PUBLIC = {
     "ganzoo.api": [
-        "PLUGIN_API_VERSION", "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "Dataset", "Architecture",
+        "PLUGIN_API_VERSION", "hookimpl", "PluginConfig", "ImageSpec", "ImageData", "DataCheck", "Dataset",
+        "Architecture",
         "Phase", "PhaseInputs", "OptimizerSettings", "PostProcessor", "FeatureExtractor", "GanzooError",
-        "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images"],
+        "GanzooWarning", "PluginError", "RecipeError", "to_float_images", "to_uint8_images", "Inverter",
+        "InversionRun", "Inversion"],  # inverters since 1.3
     "ganzoo.host.hookspecs": [
         "hookimpl", "hookspec", "PROJECT", "ganzoo_register_architectures", "ganzoo_register_datasets",
-        "ganzoo_register_postprocessors", "ganzoo_register_feature_extractors"],
+        "ganzoo_register_postprocessors", "ganzoo_register_feature_extractors", "ganzoo_register_inverters"],
     "ganzoo.losses": [
         "nonsaturating_d", "nonsaturating_g", "hinge_d", "hinge_g", "wasserstein_d", "wasserstein_g",
         "gradient_penalty", "r1_penalty", "discriminator_step", "generator_step"],
@@ -36,7 +38,7 @@ PUBLIC = {
     "ganzoo.testing": [
         "check_architecture", "check_training_sanity", "check_resume", "check_dataset", "check_postprocessor",
         "check_feature_extractor", "check_plugin", "ganzoo_check_architecture", "ganzoo_check_dataset",
-        "ganzoo_check_postprocessor", "ganzoo_check_feature_extractor"],
+        "ganzoo_check_postprocessor", "ganzoo_check_feature_extractor", "check_inverter", "ganzoo_check_inverter"],
 }
 TOP_LEVEL = ["__version__", "PLUGIN_API_VERSION"]  # `from ganzoo import ...`
 

@@ -145,3 +145,12 @@ def test_an_unknown_data_field_lists_the_common_fields_too(tmp_path, host):
     message = str(caught.value)
     assert "data.resolutoin: unknown field 'resolutoin'" in message
     assert "Did you mean 'resolution'" in message and "resolution, channels" in message
+
+
+def test_fields_added_later_read_as_off_in_older_run_directories():
+    before = {"train": {"steps": 10}}  # written before init and freeze_discriminator existed
+    now = {"train": {"steps": 10, "freeze_discriminator": 0}, "init": None}
+    assert recipe_differences(before, now) == []
+    frozen = {"train": {"steps": 10, "freeze_discriminator": 2}, "init": {"path": "runs/parent"}}
+    assert recipe_differences(before, frozen) == ['init: "<absent>" -> {"path": "runs/parent"}',
+                                                  'train.freeze_discriminator: "<absent>" -> 2']

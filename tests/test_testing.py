@@ -6,7 +6,7 @@ import torch
 
 import ganzoo.testing as testing
 from ganzoo import losses
-from ganzoo.api import Dataset, FeatureExtractor, ImageData, PluginConfig, PostProcessor, hookimpl
+from ganzoo.api import DataCheck, Dataset, FeatureExtractor, ImageData, PluginConfig, PostProcessor, hookimpl
 from ganzoo_dcgan import DCGAN
 
 
@@ -29,6 +29,22 @@ def test_check_dataset_catches_nondeterminism_and_wrong_size():
         testing.check_dataset(Noisy)
     with pytest.raises(AssertionError, match="images are 16x16"):
         testing.check_dataset(Fixed, resolutions=(32,))
+
+
+class Fibbing(Dataset):
+    """Its cheap check promises classes that loading does not give."""
+    kind = "fibbing"
+
+    def load(self):
+        return ImageData(torch.zeros(4, 3, self.resolution, self.resolution, dtype=torch.uint8))
+
+    def check(self):
+        return DataCheck(4, 3, ("a", "b"))
+
+
+def test_check_dataset_holds_the_cheap_check_to_what_load_gives():
+    with pytest.raises(AssertionError, match=r"check\(\) says 3 channel\(s\), classes \('a', 'b'\)"):
+        testing.check_dataset(Fibbing)
 
 
 class Counting(PostProcessor):

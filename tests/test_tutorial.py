@@ -97,7 +97,7 @@ def test_tutorial_plugin_installed_with_pip_is_listed_validates_trains_and_passe
         *(["--no-build-isolation"] if not isolation else isolation), str(folder))
     records = {r["name"]: r for r in json.loads(run("-m", "ganzoo", "plugins", "--json"))}
     assert records[NAME]["distribution"] == f"ganzoo-{NAME}" and records[NAME]["status"] == "loaded"
-    assert records[NAME]["provides"] == {"architecture": [NAME]} and records[NAME]["api"] == "1.0"
+    assert records[NAME]["provides"] == {"architecture": [NAME]} and records[NAME]["api"] == "1.3"
     assert "OK" in run("-m", "ganzoo", "validate", RECIPE)
     small = ["train.images=null", "train.steps=2", "train.batch_size=8", "train.grid_size=4", "data.size=64",
              "export.count=2", f"run.output_dir={tmp_path / 'runs'}", "run.threads=1"]

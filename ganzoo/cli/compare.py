@@ -33,7 +33,6 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
     Rerunning skips finished runs and resumes unfinished ones.
     """
     from ganzoo.compare.recipe import load_compare
-    from ganzoo.compare.report import write_report
     from ganzoo.compare.results import collect
     from ganzoo.compare.run import check_and_plan, train_here, train_on_gpus, write_plan
     from ganzoo.compare.tables import leaderboard
@@ -59,6 +58,7 @@ def compare(file: Path = typer.Argument(..., help="Compare recipe YAML (see docs
     if dry_run:
         console.print("Dry run: everything checks out; nothing was trained.")
         return
+    from ganzoo.compare.report import write_report  # matplotlib: only once there is something to draw
     write_plan(spec)
     try:
         if prepared.gpus:

@@ -2,11 +2,12 @@
 file, the ONNX export itself, pipelines over photos, provenance."""
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import typer
 from rich.table import Table
@@ -34,17 +35,41 @@ def generate(run_dir: Optional[Path] = typer.Argument(None, help="A run director
                                                         "goes through; see docs/postprocess.md."),
              provenance: bool = typer.Option(True, "--provenance/--no-provenance",
                                              help="Embed machine-readable AI-generated metadata."),
-             workers: Optional[int] = WorkersOption):
-    """Write images from a run's (EMA) generator, or from an exported ONNX file: PNGs, or what --postprocess makes."""
+             workers: Optional[int] = WorkersOption,
+             latents: Optional[Path] = typer.Option(None, "--latents", help="A latents file (`ganzoo project`): one "
+                                                    "image per latent, exactly as projected (-n is ignored)."),
+             interpolate: Optional[Tuple[str, str]] = typer.Option(None, "--interpolate", help="A B: from A to B, "
+                                                                   "each a seed (its first image) or a latents file "
+                                                                   "(FILE or FILE:INDEX); also writes strip.png and "
+                                                                   "interpolation.webp."),
+             frames: int = typer.Option(8, "--frames", min=2, max=1000, help="Images along --interpolate."),
+             mix: Optional[str] = typer.Option(None, "--mix", help="Style mixing (stylegan-lite): latents files "
+                                               "(FILE or FILE:INDEX) or seeds, comma-separated, whose --layers styles "
+                                               "replace those of each image; also writes mixing.png."),
+             layers: str = typer.Option("fine", "--layers", help="What --mix takes: coarse (shape, pose), middle or "
+                                        "fine (colour, texture); comma-separated for several."),
+             edit: Optional[List[str]] = typer.Option(None, "--edit", help="NAME=STRENGTH (repeatable): move along a "
+                                                      "direction from `ganzoo directions RUN`, e.g. d0=3."),
+             directions: Optional[Path] = typer.Option(None, "--directions", help="Directions file for --edit "
+                                                       "(default: directions.safetensors in the run directory).")):
+    """Write images from a run's (EMA) generator, or from an exported ONNX file: PNGs, or what --postprocess makes.
+
+    From latents (--latents), along a path (--interpolate), with mixed styles (--mix) or edited (--edit):
+    see docs/variants.md."""
     from ganzoo.engine.device import pick_device
     from ganzoo.export import Pipeline, check_export, generate_batches, load_pipeline, write_images
     from ganzoo.export.generate import class_labels, sampling_options
+    from ganzoo.export.variant_plan import VariantRequest
     from ganzoo.rundir import load_run
     if (run_dir is None) == (onnx is None):
         raise UsageError("Give either a run directory or --onnx FILE (an exported generator), not "
                          + ("both." if run_dir else "neither."))
+    request = VariantRequest(latents, interpolate, frames, mix, layers, list(edit or []), directions)
     pipeline = load_pipeline(postprocess, plugin_host()) if postprocess else Pipeline()
     if onnx is not None:
+        if request.active:
+            raise UsageError("--latents, --interpolate, --mix and --edit need the run directory (they use the "
+                             "mapping and style layers an ONNX file does not expose); give RUN instead of --onnx.")
         if raw:
             raise UsageError("--raw applies to run directories; an ONNX file holds the one generator it was "
                              "exported from (its card says which).")
@@ -54,14 +79,49 @@ def generate(run_dir: Optional[Path] = typer.Argument(None, help="A run director
     check_export(pipeline, loaded.architecture.image, provenance)  # a bad pipeline fails before anything is written
     labels = class_labels(loaded.architecture, class_, n)
     options = sampling_options(loaded.architecture, truncation=truncation)
-    batches = generate_batches(loaded.architecture, loaded.generator, n, seed, dev, batch_size, labels, **options)
     info = loaded.run_dir.read_info()
     meta = {"run_id": info.get("run_id"), "kind": loaded.architecture.kind, "seed": seed,
             "recipe_digest": info.get("recipe_digest") or loaded.resolved.digest()}  # the digest the run recorded
+    if request.active:
+        return _generate_variants(loaded, request, n, seed, labels, truncation, dev, batch_size, out, pipeline, meta,
+                                  provenance, workers)
+    batches = generate_batches(loaded.architecture, loaded.generator, n, seed, dev, batch_size, labels, **options)
     with progress.images(n, "generate") as on_image:
         written = write_images(batches, out, pipeline, meta, loaded.architecture.image.class_names, on_image,
                                provenance=provenance, workers=workers)
     console.print(f"Wrote {len(written)} images from {loaded.which} at step {loaded.step} to {out}", highlight=False)
+
+
+def _generate_variants(loaded, request, n: int, seed: int, labels, truncation: Optional[float], dev, batch_size: int,
+                       out: Path, pipeline, meta: dict, provenance: bool, workers: Optional[int]) -> None:
+    """--latents, --interpolate, --mix, --edit: planned (and refused) first, then written like any generated image."""
+    from ganzoo.export import write_images
+    from ganzoo.export.manifest import write_manifest
+    from ganzoo.export.sheets import write_animation, write_sheet
+    from ganzoo.export.variant_plan import plan_variants
+    from ganzoo.export.variants import render_batches
+    from ganzoo.provenance import provenance_record
+    plan = plan_variants(request, loaded.architecture, loaded.generator, loaded.run_dir.path, meta["run_id"], n,
+                         seed, labels)
+    if request.latents or request.interpolate:
+        meta = {**meta, "seed": None}  # not drawn from --seed: each record's variant.latent says what from
+    count = len(plan.latents)
+    batches = render_batches(loaded.architecture, loaded.generator, plan.latents, dev, batch_size, truncation)
+    batches = itertools.chain([next(batches)], batches)  # the first batch fails (a bad option) before any write
+    with progress.images(count, "generate") as on_image:
+        written = write_images(batches, out, pipeline, meta, loaded.architecture.image.class_names, on_image,
+                               provenance=provenance, workers=workers, record_fields=plan.record_fields)
+    made = [p.name for p in written]
+    record = provenance_record({**meta, "index": None}, variant=plan.details) if provenance else None
+    if plan.sheet:
+        made.append(write_sheet(written, plan.columns, out / plan.sheet, record, plan.blanks).name)
+    if plan.animate:
+        made.append(write_animation(written, out / "interpolation", record).name)
+    write_manifest(out, "generate", made, {"run_id": meta["run_id"], "step": loaded.step, "generator": loaded.which,
+                                           "space": plan.latents.space, "variant": plan.details,
+                                           "latents": plan.latents.names})
+    console.print(f"Wrote {len(written)} images{' and ' + ', '.join(made[len(written):]) if plan.sheet else ''} "
+                  f"from {loaded.which} at step {loaded.step} to {out}", highlight=False, soft_wrap=True)
 
 
 def _generate_onnx(path: Path, n: int, out: Path, seed: int, batch_size: int, class_: Optional[str],

@@ -153,10 +153,11 @@ def images(total: int, label: str) -> Iterator[Callable[[Path], None]]:
 
 
 @contextlib.contextmanager
-def features() -> Iterator[Callable[[str, int, int], None]]:
-    """A callback for feature extraction: a bar on a terminal, one line per source otherwise (stderr)."""
+def features(title: Optional[str] = None) -> Iterator[Callable[[str, int, int], None]]:
+    """A callback for feature extraction: a bar on a terminal, one line per source otherwise (stderr).
+    ``title`` replaces "features" / "Extracting features" for other work done in labelled stages."""
     if err_console.is_terminal:
-        bar = _bar(TextColumn("features: {task.description}"), console=err_console, transient=True)
+        bar = _bar(TextColumn(f"{title or 'features'}: {{task.description}}"), console=err_console, transient=True)
         tasks: dict[str, Any] = {}
 
         def report(label: str, done: int, total: int) -> None:
@@ -172,6 +173,6 @@ def features() -> Iterator[Callable[[str, int, int], None]]:
         def report(label: str, done: int, total: int) -> None:
             if label not in started:
                 started.add(label)
-                err_console.print(f"Extracting features: {label} ({total:,} images)", highlight=False)
+                err_console.print(f"{title or 'Extracting features'}: {label} ({total:,} images)", highlight=False)
 
         yield report

@@ -71,16 +71,37 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML, or a run directory
 
 
 @exit_on_user_error
-def validate(recipe: Path = typer.Argument(..., help="Recipe YAML to check."), set_: Optional[List[str]] = SetOption):
-    """Check a recipe against the installed plugins and its data, without training (exit 2 when invalid)."""
+def validate(recipe: Path = typer.Argument(..., help="Recipe YAML to check."), set_: Optional[List[str]] = SetOption,
+             data: bool = typer.Option(False, "--data", help="Also decode every image of the dataset (slow for "
+                                       "big folders); without it the data is checked without decoding.")):
+    """Check a recipe against the installed plugins and its data, without training (exit 2 when invalid).
+
+    The dataset is checked cheaply (files found, a sample of headers read, classes from the folder tree);
+    --data decodes all of it, as training would.
+    """
     from ganzoo.export import check_export, pipeline_of
-    from ganzoo.recipe import build_architecture, load_data
+    from ganzoo.recipe import build_architecture, check_data, load_data
+    from ganzoo.recipe.finetune import check_finetune
     resolved, host = load(recipe, set_)
-    spec = load_data(resolved, host).spec  # loads the data: finds missing files too
-    build_architecture(resolved, host, spec)
+    if data:
+        loaded = load_data(resolved, host)
+        spec, summary = loaded.spec, f"{len(loaded):,} images decoded"
+    else:
+        found = check_data(resolved, host)
+        spec = found.spec(resolved.recipe.data.resolution)
+        summary = f"{found.size:,} images" + "".join(f"; {note}" for note in found.notes)
+    architecture = build_architecture(resolved, host, spec)
+    init = check_finetune(resolved, architecture, "check")  # the parent's header and shapes, not its data
     check_export(pipeline_of(resolved, host), spec, resolved.recipe.export.provenance)  # tries it on a test image
+    classes = f", {spec.num_classes} classes" if spec.num_classes else ", unlabelled"
     console.print(f"[green]OK[/] {recipe}: " + ", ".join(f"{k} from {v}" for k, v in resolved.providers.items()),
                   highlight=False)
+    console.print(f"Data: {summary} ({spec.channels} channel(s), {spec.resolution}x{spec.resolution}{classes}).",
+                  highlight=False)
+    if init:
+        parent = init.record
+        console.print(f"Init: {', '.join(parent['networks'])} from {parent['checkpoint']} (step {parent['step']}, "
+                      f"sha256 {parent['sha256'][:12]}...)", highlight=False)
 
 
 @exit_on_user_error

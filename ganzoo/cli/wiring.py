@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import typer
 
-from ganzoo.cli import compare, images, metrics, plugins, train
+from ganzoo.cli import compare, directions, images, inversion, metrics, nearest, plugins, train
 
-COMMAND_MODULES = (train, images, metrics, compare, plugins)
+COMMAND_MODULES = (train, images, inversion, directions, metrics, nearest, compare, plugins)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ganzoo: train, evaluate and export GANs for product images from one recipe.")

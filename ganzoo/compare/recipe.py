@@ -23,6 +23,7 @@ from ganzoo.recipe import (
     DataSection,
     Document,
     EvalSection,
+    InitSection,
     PluginSection,
     ResolvedRecipe,
     Section,
@@ -70,6 +71,8 @@ class EntrySection(Section):
                                                     "entry uses (relative to the compare file's folder).")
     train: SharedTrain = Field(default_factory=SharedTrain, description="This entry's training settings, over "
                                                                         "the compare's `train`.")
+    init: Optional[InitSection] = Field(None, description="Fine-tune: start this entry's runs from another run's "
+                                                          "weights (a recipe's `init` section).")
 
     @model_validator(mode="after")
     def _one_source(self) -> "EntrySection":
@@ -190,7 +193,8 @@ def load_compare(path: str | Path, host: Host, overrides: list[str] = ()) -> Com
         made = _entry_recipe(spec, index, entry, raw["entries"][index], path, host, document, data)
         entries.append(Entry(entry.name, made["architecture"]["kind"], made["origin"]))
         for seed in spec.seeds:
-            generated = _generated(spec, entry.name, seed, made["architecture"], made["train"], raw, output)
+            generated = _generated(spec, entry.name, seed, made["architecture"], made["train"], raw, output,
+                                   made["init"])
             resolved = resolve(generated, host, source=made["source"], lines=made["lines"])
             if resolved.recipe.eval.generator == "ema" and not resolved.recipe.train.ema.enabled:
                 raise document.invalid(("entries", index, "train", "ema", "enabled"),
@@ -228,9 +232,10 @@ def _entry_recipe(spec: CompareRecipe, index: int, entry: EntrySection, raw_entr
         mapped = {loc: line for loc, line in lines.items() if loc[:1] in (("data",), ("eval",), ("train",))}
         mapped.update({("train",) + loc[2:]: line for loc, line in lines.items() if loc[:2] == ("budget", "images")})
         mapped.update({loc[2:]: line for loc, line in lines.items()
-                       if loc[:2] == ("entries", index) and loc[2:3] in (("architecture",), ("train",))})
+                       if loc[:2] == ("entries", index) and loc[2:3] in (("architecture",), ("train",), ("init",))})
         return {"architecture": architecture, "train": _deep_merge(shared, own), "origin": "architecture",
-                "source": f"{path} (entry '{entry.name}', entries.{index})", "lines": mapped}
+                "source": f"{path} (entry '{entry.name}', entries.{index})", "lines": mapped,
+                "init": raw_entry.get("init")}
     at = ("entries", index, "recipe")
     file = (path.parent / entry.recipe).resolve() if not Path(entry.recipe).is_absolute() else Path(entry.recipe)
     if not file.is_file():
@@ -255,14 +260,15 @@ def _entry_recipe(spec: CompareRecipe, index: int, entry: EntrySection, raw_entr
                     f"entry of a compare trains on the compare's data; make the recipe's data section the same, or "
                     f"give the entry an architecture: {{kind: ...}} instead of the recipe.")
     their_train = {k: v for k, v in (theirs.get("train") or {}).items() if k not in BUDGETS}
-    mapped = {loc: line for loc, line in their_lines.items() if loc[:1] in (("architecture",), ("train",))}
+    mapped = {loc: line for loc, line in their_lines.items() if loc[:1] in (("architecture",), ("train",), ("init",))}
     return {"architecture": dict(theirs["architecture"]),
             "train": _deep_merge(_deep_merge(shared, their_train), own), "origin": entry.recipe,
-            "source": their_source, "lines": mapped}
+            "source": their_source, "lines": mapped,
+            "init": raw_entry["init"] if entry.init is not None else theirs.get("init")}  # the entry's wins
 
 
 def _generated(spec: CompareRecipe, entry: str, seed: int, architecture: dict, train: dict, raw: dict,
-               output: Path) -> dict[str, Any]:
+               output: Path, init: Any = None) -> dict[str, Any]:
     """One entry x seed as an ordinary recipe: everything that makes the comparison fair comes from the compare."""
     budget = spec.budget
     evaluation = spec.eval.model_dump(mode="json")
@@ -277,4 +283,5 @@ def _generated(spec: CompareRecipe, entry: str, seed: int, architecture: dict, t
                               else {"wall_clock": budget.wall_clock})},
         "export": {"count": 0},  # the report draws its own grids; nothing to export
         "eval": evaluation,
+        **({"init": copy.deepcopy(init)} if init is not None else {}),
     }

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import ganzoo
 from ganzoo.api import ImageData
 from ganzoo.compare.caveats import Caveat, Sanity, leaderboard_caveats, load_sanity, sanity_lines, sanity_table
+from ganzoo.compare.copies import EntryCopies, copies_note, copy_checks
 from ganzoo.compare.grids import real_grid, sample_grids
 from ganzoo.compare.plots import curve_plot
 from ganzoo.compare.recipe import Compare
@@ -65,10 +66,30 @@ def fairness(compare: Compare, results: list[EntryResult]) -> list[str]:
         f"{'EMA' if spec.eval.generator == 'ema' else 'raw'} generator at each run's last step; curves from the "
         f"same evaluation every {compare.runs[0].resolved.recipe.eval.every_images:,} real images.",
     ]
+    initialised = _initialisation(results)
+    if initialised:
+        lines.append(initialised)
     differing = _differing_settings(results)
     lines.append("**Training settings that differ between entries**: " +
                  ("; ".join(differing) if differing else "none (all entries share every `train` setting)") + ".")
     return lines
+
+
+def _initialisation(results: list[EntryResult]) -> Optional[str]:
+    """Which entries start from a parent run's weights (recipe ``init``), and what that parent had seen."""
+    inits = {e.entry.name: (e.runs[0].run.resolved.recipe.init, e.runs) for e in results}
+    if not any(init for init, _ in inits.values()):
+        return None
+    said = []
+    for name, (init, runs) in inits.items():
+        if init is None:
+            said.append(f"{name}: from scratch")
+            continue
+        seen = {RunDir(r.path).read_info().get("init", {}).get("images_seen") for r in runs} - {None}
+        parent = f" (the parent had seen {', '.join(f'{n:,}' for n in sorted(seen))} real images)" if seen else ""
+        said.append(f"{name}: fine-tuned from `{init.path}`{parent}")
+    return (f"**Initialisation**: {'; '.join(said)}. The budget counts each run's own images only; the "
+            f"parent checkpoint and its SHA-256 are in each run's run.json (`init`).")
 
 
 def _devices(runs: list[RunScores]) -> str:
@@ -144,6 +165,7 @@ def write_report(compare: Compare, results: list[EntryResult], host: Host,
     folder = compare.output / "report"
     grids = sample_grids(compare, results, host, folder)
     real = real_grid(compare, results, host, folder, data)
+    copies = copy_checks(compare, results, host, folder, data)
     curves = curve_plots(compare, results, folder)
     board = leaderboard(compare, results)
     runs = runs_table(results)
@@ -165,6 +187,7 @@ def write_report(compare: Compare, results: list[EntryResult], host: Host,
           *[f"> **Warning: {c.title}**: {c.text}\n" for c in caveats],
           "## Fairness", "", *[f"- {line}" for line in fair], "", "## Samples", "", samples_note, "",
           _samples_markdown(results, seeds, grids, real), "",
+          "## Copy check", "", copies_note(copies), "", *_copies_markdown(copies),
           "## Curves", "", *[f"![{LABELS[m]}](report/{p.name})" for m, p in curves.items()], "",
           *_sanity_markdown(sanity),
           "## Protocol", "", *[f"- {line}" for line in protocol], "", "### Entries", "", entries.markdown(), "",
@@ -184,6 +207,9 @@ def write_report(compare: Compare, results: list[EntryResult], host: Host,
 <h2>Samples</h2>
 <p>{_inline(samples_note)}</p>
 <div class="scroll">{_samples_html(results, seeds, grids, real)}</div>
+<h2>Copy check</h2>
+<p>{_inline(copies_note(copies))}</p>
+{_copies_html(copies)}
 <h2>Curves</h2>
 <div class="curves">{plots or '<p>No evaluation recorded yet.</p>'}</div>
 {_sanity_html(sanity)}
@@ -241,6 +267,30 @@ def _samples_html(results: list[EntryResult], seeds: list[int], grids: dict[str,
                    for i, e in enumerate(results))
     return ("<table class='samples'><thead><tr><th>entry</th><th>real data</th>"
             + "".join(f"<th>seed {s}</th>" for s in seeds) + f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _copies_rows(copies: list[EntryCopies]) -> list[list[str]]:
+    return [[c.entry, c.run, f"{c.memorisation.share:.0%}", f"{c.memorisation.generated_median:.3g}",
+             f"{c.memorisation.training_median:.3g}"] for c in copies]
+
+
+COPIES_HEADER = ["entry", "run", "copies", "median nearest distance (generated)", "(training to training)"]
+
+
+def _copies_markdown(copies: list[EntryCopies]) -> list[str]:
+    if not copies:
+        return []
+    table = Table(COPIES_HEADER, _copies_rows(copies)).markdown()
+    return [table, "", *[f"![copy check {c.entry}](report/{c.sheet.name})" for c in copies], ""]
+
+
+def _copies_html(copies: list[EntryCopies]) -> str:
+    if not copies:
+        return ""
+    sheets = "".join(f"<figure><figcaption>{html.escape(c.entry)}</figcaption><img class='sheet' "
+                     f"alt='copy check {html.escape(c.entry)}' src='{_data_uri(c.sheet)}'></figure>" for c in copies)
+    return (f"<div class='scroll'>{Table(COPIES_HEADER, _copies_rows(copies)).html()}</div>"
+            f"<div class='copies'>{sheets}</div>")
 
 
 def _sanity_markdown(sanity: Optional[Sanity]) -> list[str]:
@@ -308,6 +358,8 @@ td.real { background: #f6f7f9; }
 .warning { background: #fff6e6; border-left: 4px solid #e0a030; padding: 6px 10px; margin: 8px 0; }
 .curves { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 12px; }
 .curves figure { margin: 0; } .curves img { width: 100%; height: auto; border: 1px solid #e3e6eb; }
+.copies { display: flex; flex-wrap: wrap; gap: 12px; } .copies figure { margin: 0; }
+img.sheet { image-rendering: pixelated; border: 1px solid #e3e6eb; display: block; }
 code { background: #f0f2f5; padding: 1px 4px; border-radius: 3px; font-size: 12.5px; }
 pre { background: #f6f7f9; padding: 10px; overflow-x: auto; font-size: 12px; }
 ul { padding-left: 22px; } li { margin: 4px 0; }

@@ -3,7 +3,8 @@
 - ``loop``: the Trainer (phases, EMA, then log/evaluate/sample/checkpoint), callbacks, the evaluator interface
 - ``settings``: the plain settings it trains with (a recipe's ``train`` section turns into them)
 - ``writer``: the interface through which it writes records, grids and checkpoints
-- ``checkpoint``, ``ema``, ``batches``, ``augment``, ``images``: its parts
+- ``checkpoint``, ``ema``, ``batches``, ``augment``, ``ada`` and ``ada_pipeline`` (adaptive augmentation),
+  ``images``: its parts
 - ``device``, ``memory``, ``distributed``, ``syncbn``: devices, precision, torchrun
 
 It may import the contract (``ganzoo.api``, ``ganzoo.errors``, ``ganzoo.fileio``) and nothing above it:

@@ -71,18 +71,22 @@ def latest(directory: Path) -> CheckpointFiles | None:
     return files
 
 
-def _open(weights: Path):
+RESUME_ADVICE = "delete it and its latest.json entry to use an earlier checkpoint"
+
+
+def _open(weights: Path, advice: str = RESUME_ADVICE):
     """safe_open, with a damaged file (truncated, a header claiming more data than there is) as one line."""
     try:
         return safe_open(str(weights), framework="pt")
     except Exception as exc:  # safetensors raises its own error types
         raise GanzooError(f"Cannot read checkpoint weights {weights}: {exc}. The file is damaged or not a "
-                          f"safetensors file; delete it and its latest.json entry to use an earlier "
-                          f"checkpoint.") from None
+                          f"safetensors file; {advice}.") from None
 
 
-def read_metadata(weights: Path) -> dict[str, Any]:
-    with _open(weights) as handle:
+def read_metadata(weights: Path, advice: str = RESUME_ADVICE) -> dict[str, Any]:
+    """The metadata the engine wrote (kind, config, image spec, step); ``advice`` ends the message for a
+    file that cannot be read."""
+    with _open(weights, advice) as handle:
         raw = handle.metadata() or {}
     if raw.get("format") != FORMAT:
         raise GanzooError(f"{weights} is not a ganzoo checkpoint (format {raw.get('format')!r}, expected {FORMAT}).")
@@ -111,3 +115,9 @@ def network_names(weights: Path) -> set[str]:
     """Which networks a weights file holds (e.g. {'generator', 'generator_ema', 'discriminator'})."""
     with _open(weights) as handle:
         return {key.split(".", 1)[0] for key in handle.keys()}
+
+
+def tensor_shapes(weights: Path, advice: str = RESUME_ADVICE) -> dict[str, tuple[int, ...]]:
+    """Every tensor's name and shape, read from the header alone (no tensor data is loaded)."""
+    with _open(weights, advice) as handle:
+        return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}

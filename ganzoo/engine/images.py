@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from ganzoo.api import to_uint8_images
 from ganzoo.fileio import atomic_path
@@ -27,6 +26,8 @@ def save_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> P
     """Save float [-1, 1] or uint8 images as one PNG grid, atomically."""
     if images.dtype != torch.uint8:
         images = to_uint8_images(images)
+    from torchvision.utils import make_grid  # imported here: torchvision costs ~1 s at every CLI start
+
     grid = make_grid(images.cpu(), nrow=columns or grid_columns(len(images)), padding=1, pad_value=255)
     image = to_pil(grid if images.shape[1] != 1 else grid[:1])
     with atomic_path(path) as tmp:

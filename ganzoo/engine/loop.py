@@ -21,10 +21,12 @@ from torch import nn
 
 from ganzoo.api import Architecture, ImageData, OptimizerSettings, Phase, PhaseInputs
 from ganzoo.engine import checkpoint, distributed, syncbn
+from ganzoo.engine.ada import AdaptiveAugment
 from ganzoo.engine.augment import diff_augment
 from ganzoo.engine.batches import BatchStream
 from ganzoo.engine.device import autocast, check_amp, rng_state, seed_everything, set_rng_state
 from ganzoo.engine.ema import EMA
+from ganzoo.engine.finetune import InitialWeights, frozen_parameters
 from ganzoo.engine.images import grid_columns
 from ganzoo.engine.settings import TrainSettings
 from ganzoo.engine.writer import RunWriter
@@ -67,6 +69,7 @@ class Trainer:
     where records, grids and checkpoints go (None: nowhere); ``evaluator`` scores
     the generator every ``evaluator.every_images`` real images and at the end.
     Its time is counted apart, so a wall-clock budget is training time only.
+    ``init`` (fine-tuning) replaces the fresh weights with a parent's; a resumed run's own checkpoint wins.
     """
 
     architecture: Architecture
@@ -77,6 +80,7 @@ class Trainer:
     writer: Optional[RunWriter] = None
     callbacks: list[Callback] = field(default_factory=list)
     evaluator: Optional[Evaluator] = None
+    init: Optional[InitialWeights] = None
 
     def __post_init__(self) -> None:
         check_amp(self.device, self.settings.amp)
@@ -88,6 +92,10 @@ class Trainer:
         arch = self.architecture
         self.generator = arch.build_generator().to(self.device)
         self.discriminator = arch.build_discriminator().to(self.device)
+        if self.init:
+            self.init.load_into({"generator": self.generator, "discriminator": self.discriminator})
+        # FreezeD: out of the optimiser too, so weight decay and Adam's moments cannot move them.
+        self.frozen = frozen_parameters(arch, self.discriminator, self.settings.freeze_discriminator)
         if self.world > 1:
             if self.settings.sync_batchnorm:
                 self.generator, self.discriminator = syncbn.convert(self.generator), syncbn.convert(self.discriminator)
@@ -96,6 +104,8 @@ class Trainer:
         ema = self.settings.ema
         self.ema = (EMA(self.generator, ema.half_life_images, self.global_batch_size, ema.rampup)
                     if ema.enabled else None)
+        if self.init and self.ema:  # without the parent's EMA it starts from the (loaded) generator
+            self.init.load_into({"generator_ema": self.ema.module})
         suggested = arch.optimizer_settings()
         self.optimizers = {role: self._optimizer(net, self.settings.optimizer(role, suggested[role]))
                            for role, net in (("generator", self.generator), ("discriminator", self.discriminator))}
@@ -105,7 +115,9 @@ class Trainer:
         if self.settings.compile:
             self.train_nets = {k: torch.compile(v) for k, v in self.train_nets.items()}
         self.phases = arch.phases()
-        self.augment = diff_augment(self.settings.augment)
+        # Adaptive augmentation (train.augment: ada) or the fixed DiffAugment policies (identity when none).
+        self.ada = AdaptiveAugment(self.settings.ada, self.device) if self.settings.ada else None
+        self.augment = self.ada or diff_augment(self.settings.augment)
         self.batches = BatchStream(self.data, self.settings.batch_size, self.seed + 1, self.device, self.rank,
                                    self.world)
         # Fixed grid latents from their own generator, drawn on the CPU: the same on every device.
@@ -129,10 +141,11 @@ class Trainer:
         if self.world > 1:  # weights, data order and grids come from the run seed; latents, noise... per rank
             seed_everything(distributed.rank_seed(self.seed, self.rank))
 
-    @staticmethod
-    def _optimizer(module: nn.Module, chosen: OptimizerSettings) -> torch.optim.Optimizer:
+    def _optimizer(self, module: nn.Module, chosen: OptimizerSettings) -> torch.optim.Optimizer:
         cls = torch.optim.AdamW if chosen.name == "adamw" else torch.optim.Adam
-        return cls(module.parameters(), lr=chosen.lr, betas=tuple(chosen.betas), eps=chosen.eps,
+        frozen = {id(p) for p in self.frozen}
+        params = [p for p in module.parameters() if id(p) not in frozen]
+        return cls(params, lr=chosen.lr, betas=tuple(chosen.betas), eps=chosen.eps,
                    weight_decay=chosen.weight_decay)
 
     @property
@@ -197,7 +210,10 @@ class Trainer:
 
     def train_step(self) -> int:
         """The architecture's phases due at this step, then the EMA; returns the real images shown."""
+        reports = self.ada.reports if self.ada else 0
         used = sum(self.run_phase(phase) for phase in self.phases if self.step % phase.every == 0)
+        if self.ada and used:  # the first step already tells whether the architecture reports for ADA
+            self.ada.check_reported(self.architecture.kind, reports)
         if self.ema:  # once per step, after every generator phase (StyleGAN's Greg too)
             self.ema.update(self.generator, self.images_seen + used)
         return used
@@ -223,6 +239,8 @@ class Trainer:
         trains = phase.trains
         for role, net in (("generator", self.generator), ("discriminator", self.discriminator)):
             net.requires_grad_(role == trains)
+        for p in self.frozen:
+            p.requires_grad_(False)
         optimizer, scaler = self.optimizers[trains], self.scalers[trains]
         batch_size, used = self.settings.batch_size, 0
         for _ in range(phase.repeats):
@@ -233,7 +251,7 @@ class Trainer:
                 real=real, real_labels=real_labels,
                 z=self.architecture.sample_latents(batch_size, self.device),
                 fake_labels=self.architecture.sample_labels(batch_size, self.device), step=self.step,
-                augment=self.augment)
+                augment=self.augment, report_real_logits=self.ada.report if self.ada else _ignore)
             optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, self.settings.amp):
                 out = phase.loss(inputs)
@@ -241,6 +259,8 @@ class Trainer:
             self.average_gradients(optimizer)  # over processes; nothing in a single one
             scaler.step(optimizer)
             scaler.update()
+            if self.ada:
+                self.ada.adjust()  # every ada.interval reported batches
             for key, value in out.items():
                 name = f"{phase.name}/{key}"
                 self._sums[name] = self._sums.get(name, 0) + value.detach().float()
@@ -269,6 +289,10 @@ class Trainer:
                                        f"Try a lower learning rate, train.amp: off, or another seed.")
             record[key] = value
         self._sums, self._counts = {}, {}
+        if self.ada:
+            record["augment_p"] = self.ada.p
+            if self.ada.rt is not None:
+                record["augment_rt"] = self.ada.rt
         if self.writes:
             self.writer.append_stats(record)
             if self._tensorboard:
@@ -334,12 +358,13 @@ class Trainer:
             "rng": rng_state(),
             "log_sums": {k: v.detach().cpu() for k, v in self._sums.items()}, "log_counts": dict(self._counts),
             "stats_offset": self.writer.stats_size() if self.writer else 0,
+            **({"augment": self.ada.state_dict()} if self.ada else {}),
         }
 
     def _rank_state(self) -> dict[str, Any]:
         """What differs between processes: their random streams and their loss sums since the last log."""
         return {"rng": rng_state(), "log_sums": {k: v.detach().cpu() for k, v in self._sums.items()},
-                "log_counts": dict(self._counts)}
+                "log_counts": dict(self._counts), **({"augment": self.ada.state_dict()} if self.ada else {})}
 
     def resume(self) -> bool:
         """Restore the writer's latest checkpoint, if any. Returns True if it did."""
@@ -365,6 +390,8 @@ class Trainer:
             set_rng_state(own["rng"])
         self._sums = {k: v.to(self.device) for k, v in own["log_sums"].items()}
         self._counts = dict(own["log_counts"])
+        if self.ada and own.get("augment"):
+            self.ada.load_state_dict(own["augment"])
         if self.is_main:  # drop records written after this checkpoint; the replay writes them again
             self.writer.truncate_stats(state["stats_offset"])
         return True
@@ -379,7 +406,8 @@ class Trainer:
             warnings.warn(f"Resuming with {self.world} processes from a checkpoint written by {len(ranks or [0])}: "
                           f"training goes on, but not exactly as an uninterrupted run would.", GanzooWarning)
             return state
-        return {"rng": None, "log_sums": state["log_sums"], "log_counts": state["log_counts"]}
+        return {"rng": None, "log_sums": state["log_sums"], "log_counts": state["log_counts"],
+                "augment": state.get("augment")}  # p is the same everywhere; rank 0's partial sums keep ranks in step
 
     # ------------------------------------------------------------ helpers
     def _notify(self, hook: str, *args: Any) -> None:
@@ -408,6 +436,10 @@ class Trainer:
         except ImportError:  # tensorboard is optional
             return
         self._tensorboard = SummaryWriter(str(self.writer.tensorboard_dir), purge_step=self.step or None)
+
+
+def _ignore(real_logits: torch.Tensor) -> None:
+    """``report_real_logits`` when nothing adapts to them."""
 
 
 def train(architecture: Architecture, data: ImageData, settings: TrainSettings, seed: int, device: torch.device,

@@ -65,6 +65,16 @@ class EMASettings:
 
 
 @dataclass(frozen=True)
+class AdaSettings:
+    """Adaptive augmentation (Karras et al. 2020); the defaults are the paper's."""
+
+    target: float = 0.6  # r_t = E[sign(D(augmented reals))] that p steers toward
+    speed_images: int = 500_000  # real images over which p can move from 0 to 1
+    interval: int = 4  # discriminator batches between adjustments
+    fixed_p: Optional[float] = None  # hold p here instead (the paper's fixed-p baseline)
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """Everything the training loop reads. See docs/recipes.md (section ``train``) for each field."""
 
@@ -81,6 +91,8 @@ class TrainSettings:
     compile: bool = False
     sync_batchnorm: bool = False
     augment: tuple[AugmentPolicy, ...] = ()
+    ada: Optional[AdaSettings] = None  # adaptive augmentation instead of ``augment``'s fixed policies
+    freeze_discriminator: int = 0  # FreezeD: the discriminator's first N blocks keep their weights
 
     def optimizer(self, role: Role, suggested: OptimizerSettings) -> OptimizerSettings:
         """The architecture's suggestion for ``role`` with this run's overrides applied."""

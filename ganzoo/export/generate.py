@@ -49,11 +49,13 @@ def generate_batches(architecture: Architecture, generator: nn.Module, count: in
 
 def write_images(batches, out_dir: Path, pipeline: Iterable[PostProcessor] | Pipeline, base_meta: dict[str, Any],
                  class_names: tuple[str, ...] = (), on_image: Callable[[Path], None] | None = None,
-                 provenance: bool = True, workers: Optional[int] = None) -> list[Path]:
+                 provenance: bool = True, workers: Optional[int] = None,
+                 record_fields: Optional[Callable[[int], dict[str, Any]]] = None) -> list[Path]:
     """Run each image through ``pipeline`` and write it as ``out_dir/INDEX.EXT``, ``workers`` images at a time.
 
     Steps choose the format through ``meta['format']`` (default png) and ``meta['save_options']``.
-    With ``provenance`` each image carries its AI-generated record (see ganzoo.provenance).
+    With ``provenance`` each image carries its AI-generated record (see ganzoo.provenance), plus
+    ``record_fields(index)`` when given (what the image was made from: a latent, an edit...).
     Check the pipeline first (``check_pipeline``) so that a bad one fails before anything is written.
     """
     if not isinstance(pipeline, Pipeline):
@@ -68,7 +70,7 @@ def write_images(batches, out_dir: Path, pipeline: Iterable[PostProcessor] | Pip
                     "class_name": class_names[label] if label is not None and class_names else None,
                     "format": "png", "source": None}
             if provenance:
-                meta["provenance"] = provenance_record(meta)
+                meta["provenance"] = provenance_record(meta, **(record_fields(index) if record_fields else {}))
             picture = pipeline.apply(to_pil(image), meta)
             return write_image(picture, out_dir / f"{index:06d}", meta)
         return run

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 import pluggy
 
 if TYPE_CHECKING:  # the contract's types, for readers and type checkers; nothing is imported at run time
-    from ganzoo.api import Architecture, Dataset, FeatureExtractor, PostProcessor
+    from ganzoo.api import Architecture, Dataset, FeatureExtractor, Inverter, PostProcessor
 
 PROJECT = "ganzoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -21,7 +21,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 __all__ = [
     "hookimpl", "hookspec", "PROJECT", "ganzoo_register_architectures", "ganzoo_register_datasets",
-    "ganzoo_register_postprocessors", "ganzoo_register_feature_extractors"
+    "ganzoo_register_postprocessors", "ganzoo_register_feature_extractors", "ganzoo_register_inverters"
 ]
 
 
@@ -45,3 +45,9 @@ def ganzoo_register_feature_extractors(register: Callable[[type[FeatureExtractor
     """Register feature extractors for metrics: call ``register(FeatureExtractorSubclass)`` once per class.
 
     Since 1.0."""
+
+
+@hookspec
+def ganzoo_register_inverters(register: Callable[[type[Inverter]], None]) -> None:
+    """Register GAN inverters (image -> latent, for ``ganzoo project``): call ``register(InverterSubclass)`` once
+    per class. Since 1.3."""

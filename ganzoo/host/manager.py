@@ -31,6 +31,7 @@ _HOOK_OF_CATEGORY = {
     "dataset": "ganzoo_register_datasets",
     "postprocessor": "ganzoo_register_postprocessors",
     "feature_extractor": "ganzoo_register_feature_extractors",
+    "inverter": "ganzoo_register_inverters",
 }
 
 
@@ -107,6 +108,10 @@ class Host:
     @property
     def feature_extractors(self) -> Registry:
         return self.registries["feature_extractor"]
+
+    @property
+    def inverters(self) -> Registry:
+        return self.registries["inverter"]
 
     # -- loading
     def load_entry_points(self, entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:

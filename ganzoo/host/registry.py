@@ -22,7 +22,7 @@ from ganzoo.errors import GanzooWarning, PluginError
 
 CHOICE_ENV = "GANZOO_PROVIDERS"
 
-CATEGORIES = ("architecture", "dataset", "postprocessor", "feature_extractor")
+CATEGORIES = ("architecture", "dataset", "postprocessor", "feature_extractor", "inverter")
 
 
 @dataclass(frozen=True)

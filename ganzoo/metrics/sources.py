@@ -62,7 +62,8 @@ def dataset_source(data: ImageData, label: str, info: dict[str, Any], count: Opt
     return ImageSource(label, len(chosen), tuple(data.images.shape[-2:]), batches, info, data)
 
 
-def _image_files(root: Path) -> list[Path]:
+def image_files(root: Path) -> list[Path]:
+    """Every image file under ``root``, recursively, sorted by path (hidden files and folders skipped)."""
     found = []
     for here, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -91,7 +92,7 @@ def folder_source(path: Path) -> ImageSource:
         state = "is a file, not a folder" if root.exists() else "does not exist"
         raise InputError(f"'{root}' {state}. Give a folder of images, a run directory, a statistics .npz, a recipe "
                          f"or a dataset spec such as 'catalogue:size=2000,resolution=32'.")
-    files = _image_files(root)
+    files = image_files(root)
     if not files:
         raise InputError(f"No images under '{root}': looked for {', '.join(IMAGE_EXTENSIONS)} files in it and "
                          f"its sub-folders.")

@@ -7,10 +7,11 @@
 - ``requires``: a recipe's ``requires`` (PEP 508) checked against the environment
 - ``build``: a resolved recipe's dataset and architecture, built through their plugins
 - ``schema``: JSON Schema with the installed plugins' configs
+- ``finetune``: ``init`` (a parent run's weights) and ``train.freeze_discriminator`` checked against the networks
 
 It may import the contract, the host and the engine's settings; nothing that trains, evaluates or draws.
 """
-from ganzoo.recipe.build import build_architecture, load_data
+from ganzoo.recipe.build import build_architecture, check_data, load_data
 from ganzoo.recipe.load import apply_overrides, load_recipe, resolve, section_fields
 from ganzoo.recipe.models import (
                                   COMMON_DATA_FIELDS,
@@ -19,6 +20,7 @@ from ganzoo.recipe.models import (
                                   EvalSection,
                                   ExportSection,
                                   ExtractorSection,
+                                  InitSection,
                                   OptimizerSection,
                                   PluginSection,
                                   Recipe,
@@ -31,6 +33,7 @@ from ganzoo.recipe.schema import recipe_schema
 from ganzoo.recipe.validation import Document, check_plugin_section, classifier_missing
 
 __all__ = ["COMMON_DATA_FIELDS", "DataSection", "Document", "EMASection", "EvalSection", "ExportSection",
-           "ExtractorSection", "OptimizerSection", "PluginSection", "Recipe", "ResolvedRecipe", "RunSection",
-           "Section", "TrainSection", "apply_overrides", "build_architecture", "check_plugin_section",
-           "classifier_missing", "load_data", "load_recipe", "recipe_schema", "resolve", "section_fields"]
+           "ExtractorSection", "InitSection", "OptimizerSection", "PluginSection", "Recipe", "ResolvedRecipe",
+           "RunSection", "Section", "TrainSection", "apply_overrides", "build_architecture", "check_data",
+           "check_plugin_section", "classifier_missing", "load_data", "load_recipe", "recipe_schema", "resolve",
+           "section_fields"]

@@ -4,9 +4,11 @@ Every dataset also gets the channel conversion the recipe asks for.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
-from ganzoo.api import Architecture, ImageData, ImageSpec
+from ganzoo.api import Architecture, DataCheck, ImageData, ImageSpec
 from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.host import Host
 from ganzoo.recipe.models import ResolvedRecipe
@@ -25,10 +27,22 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     raise GanzooError(f"Cannot convert {have}-channel images to {channels} channels.")
 
 
+@contextlib.contextmanager
+def _bad_data_exits_2():
+    """A dataset plugin's refusal (a missing folder, a damaged file) is bad input: exit code 2, message kept."""
+    try:
+        yield
+    except GanzooError as exc:
+        if exc.exit_code == RecipeError.exit_code:
+            raise
+        raise RecipeError(str(exc)) from None
+
+
 def load_data(resolved: ResolvedRecipe, host: Host) -> ImageData:
     section = resolved.recipe.data
     dataset = host.datasets.get(section.kind).obj(resolved.data_config, section.resolution)
-    data = dataset.load()
+    with _bad_data_exits_2():
+        data = dataset.load()
     if not isinstance(data, ImageData):
         raise GanzooError(f"Dataset plugin '{section.kind}' returned {type(data).__name__}, not ImageData.")
     if tuple(data.images.shape[-2:]) != (section.resolution, section.resolution):
@@ -39,6 +53,27 @@ def load_data(resolved: ResolvedRecipe, host: Host) -> ImageData:
     if section.channels:
         data = ImageData(convert_channels(data.images, section.channels), data.labels, data.class_names)
     return data
+
+
+def check_data(resolved: ResolvedRecipe, host: Host) -> DataCheck:
+    """What ``ganzoo validate`` knows of the data without decoding it: the plugin's ``check``, or, for a plugin
+    without one, a full ``load`` summarised the same way (said in the notes)."""
+    section = resolved.recipe.data
+    dataset = host.datasets.get(section.kind).obj(resolved.data_config, section.resolution)
+    with _bad_data_exits_2():
+        found = dataset.check()
+    if found is None:
+        data = load_data(resolved, host)
+        return DataCheck(len(data), data.images.shape[1], data.spec.class_names,
+                         (f"decoded every image: dataset plugin '{section.kind}' has no cheap check",))
+    if not isinstance(found, DataCheck) or found.channels not in (1, 3):
+        raise GanzooError(f"Dataset plugin '{section.kind}' check() returned {found!r}, not a DataCheck with 1 or 3 "
+                          f"channels; this is a bug in the plugin.")
+    if found.size < 1:
+        raise GanzooError(f"Dataset '{section.kind}' in {resolved.source} has no images.")
+    if section.channels and section.channels != found.channels:
+        found = DataCheck(found.size, section.channels, found.class_names, found.notes)
+    return found
 
 
 def build_architecture(resolved: ResolvedRecipe, host: Host, image: ImageSpec) -> Architecture:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from ganzoo.api import PluginConfig
-from ganzoo.engine.settings import AugmentPolicy, Budget, EMASettings, TrainSettings
+from ganzoo.engine.settings import AdaSettings, AugmentPolicy, Budget, EMASettings, TrainSettings
 from ganzoo.engine.settings import OptimizerOverride as EngineOverride
 from ganzoo.recipe.requires import parse_requirement
 
@@ -66,6 +66,18 @@ class EMASection(Section):
                                     "seen so far (StyleGAN2-ADA uses 0.05); unset: no ramp-up.")
 
 
+class AdaSection(Section):
+    target: float = Field(0.6, gt=0, lt=1, description="The overfitting heuristic r_t = E[sign(D(augmented reals))] "
+                                                      "that p steers toward (the paper's 0.6).")
+    speed_images: int = Field(500_000, ge=1, description="Real images over which p can move from 0 to 1.")
+    interval: int = Field(4, ge=1, description="Discriminator batches between adjustments of p.")
+    fixed_p: Optional[float] = Field(None, ge=0, le=1, description="Hold p at this value instead of adapting it.")
+
+
+AUGMENT_ACCEPTED = ("`ada` (adaptive augmentation) alone, or a list of DiffAugment policies (any of color, "
+                    "translation, cutout; [] for none)")
+
+
 class TrainSection(Section):
     steps: Optional[int] = Field(None, ge=1, description="Budget in generator updates.")
     images: Optional[int] = Field(None, ge=1, description="Budget in real images shown to the discriminator.")
@@ -83,13 +95,47 @@ class TrainSection(Section):
     compile: bool = Field(False, description="torch.compile the networks for training.")
     sync_batchnorm: bool = Field(False, description="With several processes (torchrun), batch norm uses the "
                                                     "statistics of the global batch; no effect in one process.")
-    augment: list[AugmentPolicy] = Field(
-        default_factory=list, description="DiffAugment policies applied to every image the discriminator sees.")
+    augment: Union[Literal["ada"], list[AugmentPolicy]] = Field(
+        default_factory=list, description="Augmentation of every image the discriminator sees: `ada` (adaptive, "
+                                          "Karras et al. 2020) or a list of DiffAugment policies.")
+    ada: Optional[AdaSection] = Field(None, description="Options of `augment: ada`; default: the paper's.")
+    freeze_discriminator: int = Field(0, ge=0, description="FreezeD: keep the discriminator's first N blocks fixed "
+                                                           "(when fine-tuning with init).")
 
     @field_validator("amp", mode="before")
     @classmethod
     def _yaml_off(cls, value: Any) -> Any:
         return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _ada_alone(cls, value: Any) -> Any:
+        # Checked here, whole, so that a mistake reads as one sentence rather than as both sides of the Union.
+        if value == "ada":
+            return value
+        if isinstance(value, (list, tuple)) and "ada" in value:
+            raise ValueError(f"got {list(value)}, but 'ada' adapts its own pipeline and cannot be combined with "
+                             f"other policies; write `augment: ada` alone, or a list of DiffAugment policies "
+                             f"(color, translation, cutout)")
+        if not isinstance(value, (list, tuple)) or any(policy not in get_args(AugmentPolicy) for policy in value):
+            raise ValueError(f"got {value!r}; accepted: {AUGMENT_ACCEPTED}")
+        return value
+
+    @model_validator(mode="after")
+    def _ada_options(self) -> "TrainSection":
+        if self.ada is not None and self.augment != "ada":
+            raise ValueError(f"train.ada sets options of adaptive augmentation, but train.augment is "
+                             f"{self.augment!r}; set train.augment: ada, or remove train.ada")
+        if self.augment == "ada" and self.ada is None:
+            self.ada = AdaSection()  # the paper's defaults, written out in the resolved recipe
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unused_ada(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("ada", 0) is None:
+            del data["ada"]  # recipes without ADA read as before it existed, so their runs still resume
+        return data
 
     @model_validator(mode="after")
     def _one_budget(self) -> "TrainSection":
@@ -107,7 +153,24 @@ class TrainSection(Section):
             optimizers=optimizers, amp=self.amp, ema=EMASettings(**self.ema.model_dump()),
             log_every=self.log_every, sample_every=self.sample_every, checkpoint_every=self.checkpoint_every,
             keep_checkpoints=self.keep_checkpoints, grid_size=self.grid_size, compile=self.compile,
-            sync_batchnorm=self.sync_batchnorm, augment=tuple(self.augment))
+            sync_batchnorm=self.sync_batchnorm, augment=() if self.augment == "ada" else tuple(self.augment),
+            ada=AdaSettings(**self.ada.model_dump()) if self.augment == "ada" else None,
+            freeze_discriminator=self.freeze_discriminator)
+
+
+class InitSection(Section):
+    """Fine-tuning: start from another run's weights (a new run: step 0, fresh optimisers)."""
+
+    path: str = Field(description="A run directory (its latest checkpoint) or a checkpoint's .safetensors file, "
+                                  "relative to the working directory.")
+    generator: bool = Field(True, description="Load the generator.")
+    discriminator: bool = Field(True, description="Load the discriminator.")
+    ema: bool = Field(True, description="Load the EMA generator; false: it starts as a copy of the generator.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_alone(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value  # `init: runs/parent` for short
 
 
 class ExportSection(Section):
@@ -156,6 +219,7 @@ class Recipe(Section):
     data: DataSection
     architecture: PluginSection
     train: TrainSection
+    init: Optional[InitSection] = Field(None, description="Fine-tune: start from another run's weights.")
     export: ExportSection = ExportSection()
     eval: EvalSection = EvalSection()
 

@@ -40,16 +40,22 @@ def read_yaml(path: Path, what: str = "Recipe") -> tuple[Any, dict[Loc, int]]:
     return data, lines
 
 
-def _collect_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+def _collect_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], seen: set[int] | None = None) -> None:
+    """The line of every key path. A node reached again through an alias (shared, or recursive as in
+    ``a: &a [*a]``) is not walked again: its first place has its lines."""
+    seen = set() if seen is None else seen
     lines[loc] = node.start_mark.line + 1
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (loc + (key_node.value,))
-            _collect_lines(value_node, key, lines)
+            _collect_lines(value_node, key, lines, seen)
             lines[key] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
-            _collect_lines(child, loc + (index,), lines)
+            _collect_lines(child, loc + (index,), lines, seen)
 
 
 def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:

@@ -53,6 +53,11 @@ TYPES = {
         "the mean colour of each cell of a grid, a toy feature space; replace `__call__` with your network",
         'requires: ["$dist>=0.1"]\neval: {extractor: {kind: $kind, grid: 4}}\n\n'
         "# or: ganzoo eval RUN_DIR --extractor $kind"),
+    "inverter": PluginType(
+        "ganzoo_register_inverters", "inverter", "inverter", '"torch>=2.2,<3"',
+        "gradient descent on z from the zero latent, the simplest projector; replace `invert` with your method",
+        "# not a recipe field: use it from the command line\n"
+        "# ganzoo project RUN_DIR photos/ --out projected --inverter $kind -o steps=200"),
 }
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 TEMPLATES = resources.files(__name__) / "templates"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from ganzoo.api import Dataset, ImageData, PluginConfig
+from ganzoo.api import DataCheck, Dataset, ImageData, PluginConfig
 from ganzoo_datasets._common import check_resolution
 from ganzoo_datasets._products import PRODUCTS
 from ganzoo_datasets._render import render
@@ -56,6 +56,11 @@ class CatalogueDataset(Dataset):
     kind = "catalogue"
     description = "Synthetic product catalogue drawn procedurally (no download needed)."
     Config = CatalogueConfig
+
+    def check(self) -> DataCheck:
+        check_resolution(self.kind, self.resolution, 16, 128)
+        names = tuple(self.config.categories or CATEGORIES)
+        return DataCheck(self.config.size, 3, names, ("drawn when training starts, nothing to read",))
 
     def load(self) -> ImageData:
         resolution = check_resolution(self.kind, self.resolution, 16, 128)

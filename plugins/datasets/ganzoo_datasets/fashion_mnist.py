@@ -17,9 +17,9 @@ from typing import Literal, Optional
 import torch
 from pydantic import Field
 
-from ganzoo.api import Dataset, GanzooError, ImageData, PluginConfig
+from ganzoo.api import DataCheck, Dataset, GanzooError, ImageData, PluginConfig
 from ganzoo_datasets._common import check_resolution
-from ganzoo_datasets._idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from ganzoo_datasets._idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, read_idx_header
 
 CLASS_NAMES = ("t-shirt/top", "trouser", "pullover", "dress", "coat",
                "sandal", "shirt", "sneaker", "bag", "ankle-boot")
@@ -35,6 +35,7 @@ ENV_VAR = "GANZOO_FASHION_MNIST"
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 HOW_TO_GET = ("To get it: 'apt-get install dataset-fashion-mnist' (Debian/Ubuntu), or set 'root:' (or "
               f"${ENV_VAR}) to a folder holding the four IDX files, or set 'download: true' when online.")
+FIX = "Delete it and get a fresh copy. " + HOW_TO_GET
 
 
 def cache_dir() -> Path:
@@ -87,6 +88,30 @@ class FashionMNISTDataset(Dataset):
     description = "Fashion-MNIST: 28x28 greyscale clothing in 10 classes (local IDX files)."
     Config = FashionMNISTConfig
 
+    def check(self) -> DataCheck:
+        """The files found and their headers read; the hashes are checked when the data is loaded."""
+        config: FashionMNISTConfig = self.config
+        check_resolution(self.kind, self.resolution, 16, 128)
+        found = _locate(config.split, _places(config.root))
+        if found is None and config.download:
+            return DataCheck(60_000 if config.split == "train" else 10_000, 1, CLASS_NAMES,
+                             ("not found locally: 'download: true' will fetch it when training starts",))
+        images_file, labels_file = self._files(found)
+        count = read_idx_header(images_file, IMAGES_MAGIC, FIX)[0]
+        if read_idx_header(labels_file, LABELS_MAGIC, FIX)[0] != count:
+            raise GanzooError(f"'{images_file}' and '{labels_file}' declare different counts of images and "
+                              f"labels. {FIX}")
+        return DataCheck(min(count, config.limit or count), 1, CLASS_NAMES,
+                         (f"headers of {images_file.name} read; pixels and hashes are checked when decoding",))
+
+    def _files(self, found: Optional[tuple[Path, Path]]) -> tuple[Path, Path]:
+        if found is None:
+            places = _places(self.config.root)
+            names = " and ".join(f"{n}[.gz]" for n in FILES[self.config.split])
+            raise GanzooError(f"Fashion-MNIST ({self.config.split} split) not found: looked for {names} in "
+                              f"{', '.join(repr(str(p)) for p in places)}. {HOW_TO_GET}")
+        return found
+
     def load(self) -> ImageData:
         config: FashionMNISTConfig = self.config
         resolution = check_resolution(self.kind, self.resolution, 16, 128)
@@ -95,18 +120,13 @@ class FashionMNISTDataset(Dataset):
         if found is None and config.download:
             dest = config.root.expanduser() if config.root is not None else cache_dir()
             _download(dest)
-            places = [dest, dest / "FashionMNIST" / "raw"]
-            found = _locate(config.split, places)
-        if found is None:
-            names = " and ".join(f"{n}[.gz]" for n in FILES[config.split])
-            raise GanzooError(f"Fashion-MNIST ({config.split} split) not found: looked for {names} in "
-                              f"{', '.join(repr(str(p)) for p in places)}. {HOW_TO_GET}")
+            found = _locate(config.split, [dest, dest / "FashionMNIST" / "raw"])
+        found = self._files(found)
 
-        fix = "Delete it and get a fresh copy. " + HOW_TO_GET
-        images = read_idx(found[0], IMAGES_MAGIC, SHA256[FILES[config.split][0]], fix)
-        labels = read_idx(found[1], LABELS_MAGIC, SHA256[FILES[config.split][1]], fix)
+        images = read_idx(found[0], IMAGES_MAGIC, SHA256[FILES[config.split][0]], FIX)
+        labels = read_idx(found[1], LABELS_MAGIC, SHA256[FILES[config.split][1]], FIX)
         if len(images) != len(labels):  # cannot happen once both hashes match; kept for clarity
-            raise GanzooError(f"'{found[0]}' holds {len(images)} images but '{found[1]}' {len(labels)} labels. {fix}")
+            raise GanzooError(f"'{found[0]}' holds {len(images)} images but '{found[1]}' {len(labels)} labels. {FIX}")
         images, labels = images[: config.limit], labels[: config.limit]
 
         tensor = torch.from_numpy(images.copy()).unsqueeze(1)  # (N, 1, 28, 28); copy: the buffer is read-only

@@ -27,11 +27,12 @@ import torch
 from PIL import Image, ImageColor, ImageOps
 from pydantic import Field, field_validator
 
-from ganzoo.api import Dataset, GanzooError, GanzooWarning, ImageData, PluginConfig
+from ganzoo.api import DataCheck, Dataset, GanzooError, GanzooWarning, ImageData, PluginConfig
 from ganzoo_datasets._common import check_resolution
 
 DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 _SIXTEEN_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+HEADER_SAMPLE = 32  # files whose headers `check` reads, spread evenly over the sorted list
 
 
 class FolderConfig(PluginConfig):
@@ -111,9 +112,10 @@ class FolderDataset(Dataset):
     description = "Your own images from a folder tree; sub-folders can be the classes."
     Config = FolderConfig
 
-    def load(self) -> ImageData:
+    def _listing(self) -> tuple[Path, list[Path]]:
+        """The folder and its image files (relative, sorted), or the error ``load`` would give for them."""
         config: FolderConfig = self.config
-        resolution = check_resolution(self.kind, self.resolution, 1, 4096)
+        check_resolution(self.kind, self.resolution, 1, 4096)
         root = config.path.expanduser()
         if not root.is_dir():
             state = "is a file, not a folder" if root.exists() else "does not exist"
@@ -129,7 +131,37 @@ class FolderDataset(Dataset):
             raise GanzooError(f"No images under '{root}': looked for {', '.join(config.extensions)} files in it and "
                               f"every sub-folder.{other_text} Put images there, point 'path:' elsewhere, or set "
                               f"'extensions:' to include your files' type.")
+        return root, wanted
 
+    def check(self) -> DataCheck:
+        """Files listed, classes from the folder tree, and the headers of an even sample of files read."""
+        root, wanted = self._listing()
+        picks = sorted({round(i * (len(wanted) - 1) / max(1, HEADER_SAMPLE - 1)) for i in range(HEADER_SAMPLE)})
+        sample = [wanted[i] for i in picks]  # first, last and evenly between
+        bad = []
+        for rel in sample:
+            try:
+                with Image.open(root / rel) as image:  # reads the header (and refuses a bomb's size), no pixels
+                    if min(image.size) < 1:
+                        raise ValueError(f"size {image.size}")
+            except Exception as exc:  # as in load: any failure means "this file would be skipped"
+                bad.append((rel, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]))
+        if len(bad) == len(sample):
+            raise GanzooError(f"None of the {len(sample)} image file(s) sampled under '{root}' (of {len(wanted)}) "
+                              f"could be opened: {_names(bad)}. Check that they are images PIL can open (re-save "
+                              f"them as PNG or JPEG if unsure).")
+        if bad:
+            warnings.warn(f"{len(bad)} of {len(sample)} image file(s) sampled under '{root}' could not be opened: "
+                          f"{_names(bad)}. Training skips such files; 'ganzoo validate --data' reads every file "
+                          f"and lists all of them.", GanzooWarning, stacklevel=2)
+        classes = self._classes(root, wanted) if self.config.labels == "auto" else None
+        names = tuple(sorted(set(classes))) if classes else ()
+        return DataCheck(len(wanted), 3, names, (f"listed, headers of {len(sample)} read, none decoded",))
+
+    def load(self) -> ImageData:
+        config: FolderConfig = self.config
+        resolution = self.resolution
+        root, wanted = self._listing()
         background = ImageColor.getrgb(config.background)[:3]
         good, arrays, bad = [], [], []
         for rel in wanted:
@@ -154,6 +186,12 @@ class FolderDataset(Dataset):
         names = tuple(sorted(set(classes)))
         labels = torch.tensor([names.index(c) for c in classes], dtype=torch.int64)
         return ImageData(images, labels, names)
+
+    def prepare_image(self, path: Path) -> torch.Tensor:
+        """One file as ``load`` reads each image (fit, background, size): for ``ganzoo project``."""
+        config: FolderConfig = self.config
+        array = _read(Path(path), self.resolution, config.fit, ImageColor.getrgb(config.background)[:3])
+        return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
     @staticmethod
     def _classes(root: Path, good: list[Path]) -> list[str] | None:

@@ -241,3 +241,76 @@ def test_fashion_mnist_failed_download_is_explained(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
     with pytest.raises(GanzooError, match=r"Downloading Fashion-MNIST into .*dl.* failed"):
         load(FashionMNISTDataset, 28, root=tmp_path / "dl", download=True)
+
+
+# ------------------------------------------------------------- cheap checks (what `ganzoo validate` uses)
+
+def check(cls: type[Dataset], resolution: int, **config):
+    return cls(cls.Config(**config), resolution).check()
+
+
+def test_catalogue_and_folder_keep_the_dataset_contract(classes):
+    from ganzoo.testing import check_dataset
+    check_dataset(CatalogueDataset, {"size": 12, "categories": ["mug", "dress", "sneaker"]})
+    with pytest.warns(GanzooWarning):  # the fixture's broken.jpg
+        check_dataset(FolderDataset, {"path": str(classes)})
+
+
+def test_catalogue_check_says_what_load_gives_without_drawing(monkeypatch):
+    monkeypatch.setattr("ganzoo_datasets.catalogue.render", lambda *a: pytest.fail("check() drew an image"))
+    found = check(CatalogueDataset, 32, size=50, categories=["mug", "dress"])
+    assert (found.size, found.channels, found.class_names) == (50, 3, ("mug", "dress"))
+    with pytest.raises(GanzooError, match="resolution 8"):
+        check(CatalogueDataset, 8)
+
+
+def test_folder_check_lists_and_reads_headers_only(classes, monkeypatch):
+    monkeypatch.setattr("ganzoo_datasets.folder._read", lambda *a: pytest.fail("check() decoded an image"))
+    with pytest.warns(GanzooWarning, match=r"1 of 5 .*sampled.*broken\.jpg.*validate --data"):
+        found = check(FolderDataset, 16, path=classes)
+    assert (found.size, found.channels, found.class_names) == (5, 3, ("cats", "dogs"))  # 5 listed, 4 readable
+    assert "none decoded" in found.notes[0]
+
+
+def test_folder_check_refuses_what_load_refuses(tmp_path):
+    with pytest.raises(GanzooError, match="does not exist"):
+        check(FolderDataset, 16, path=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanzooError, match="It is empty"):
+        check(FolderDataset, 16, path=tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.png").write_bytes(b"garbage")
+    with pytest.raises(GanzooError, match=r"None of the 1 image.*sampled.*a\.png"):
+        check(FolderDataset, 16, path=tmp_path / "bad")
+
+
+def test_folder_check_opens_an_even_sample_of_a_big_folder(tmp_path, monkeypatch):
+    tiny = Image.new("RGB", (4, 4))
+    for i in range(300):
+        tiny.save(tmp_path / f"{i:03d}.png")
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(Path(path).name) or real_open(path))
+    assert check(FolderDataset, 16, path=tmp_path).size == 300
+    from ganzoo_datasets.folder import HEADER_SAMPLE
+    assert len(opened) == HEADER_SAMPLE and opened[0] == "000.png" and opened[-1] == "299.png"
+
+
+
+@needs_fashion
+def test_fashion_mnist_check_reads_headers_only(tmp_path):
+    found = check(FashionMNISTDataset, 28, root=FASHION, split="test", limit=20)
+    assert (found.size, found.channels, found.class_names[8]) == (20, 1, "bag")
+    assert check(FashionMNISTDataset, 28, root=FASHION, split="test").size == 10_000
+
+
+def test_fashion_mnist_check_refuses_a_wrong_header_and_missing_files(tmp_path):
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"hello, not IDX"))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx(2049, (2,)))
+    with pytest.raises(GanzooError, match="magic number 2051"):
+        check(FashionMNISTDataset, 28, root=tmp_path, split="test")
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx(2051, (3, 28, 28))))
+    with pytest.raises(GanzooError, match="different counts"):
+        check(FashionMNISTDataset, 28, root=tmp_path, split="test")
+    with pytest.raises(GanzooError, match="not found"):
+        check(FashionMNISTDataset, 28, root=tmp_path / "nowhere", split="test")

@@ -5,6 +5,7 @@ LeakyReLU 0.2 (the shared stacks in ganzoo.nn), non-saturating loss, Adam 2e-4 /
 """
 from __future__ import annotations
 
+import torch
 from pydantic import Field
 
 from ganzoo import losses
@@ -46,6 +47,14 @@ class DCGAN(Architecture):
         c = self.config
         classes = self.image.num_classes if self.conditional else 0
         return ConvDiscriminator(self.image.resolution, self.image.channels, c.width, c.max_width, "batch", classes)
+
+    def discriminator_blocks(self, discriminator: ConvDiscriminator) -> list:
+        """FreezeD: the stride-2 conv stages, finest first (the head and projection always train)."""
+        return discriminator.blocks()
+
+    def style_weights(self, generator: ConvGenerator) -> torch.Tensor:
+        """No styles: the first layer acting on z, SeFa's generalisation (`ganzoo directions` finds z directions)."""
+        return generator.latent_weights()
 
     def optimizer_settings(self) -> dict[str, OptimizerSettings]:
         adam = OptimizerSettings(lr=self.config.lr, betas=(0.5, 0.999))

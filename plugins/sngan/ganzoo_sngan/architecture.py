@@ -54,6 +54,10 @@ class SNGAN(Architecture):
     def build_discriminator(self) -> ResNetDiscriminator:
         return ResNetDiscriminator(self.image.resolution, self.image.channels, self.config.d_width, self.num_classes)
 
+    def discriminator_blocks(self, discriminator: ResNetDiscriminator) -> list:
+        """FreezeD: the residual blocks, image first (the projection head always trains)."""
+        return list(discriminator.blocks)
+
     def optimizer_settings(self) -> dict[str, OptimizerSettings]:
         adam = OptimizerSettings(lr=self.config.lr, betas=tuple(self.config.betas))
         return {"generator": adam, "discriminator": adam}

@@ -86,6 +86,12 @@ class StyleGANLite(Architecture):
         return Discriminator(self.image.resolution, self.image.channels, c.width, c.max_width, self._classes(),
                              c.mbstd_group)
 
+    def discriminator_blocks(self, discriminator: Discriminator) -> list[nn.Module]:
+        """FreezeD: one block per resolution, finest first, the first with its fromRGB layer; the 4x4
+        epilogue (minibatch stddev, conv, fc, output and projection) always trains."""
+        first, *rest = discriminator.blocks
+        return [nn.ModuleList([discriminator.from_rgb, first]), *rest]
+
     def optimizer_settings(self) -> dict[str, OptimizerSettings]:
         # Lazy regularisation: scale lr and betas by N/(N+1) so the average step matches (paper, appendix B).
         def adam(every: Optional[int]) -> OptimizerSettings:
@@ -113,6 +119,32 @@ class StyleGANLite(Architecture):
     def onnx_generator(self, generator: Generator) -> nn.Module:
         """generate() with truncation as a tensor input: always interpolate from w_avg (psi 1 gives w)."""
         return TruncatedGenerator(generator, self.conditional)
+
+    # ----------------------------------------------------- latent spaces (plugin API 1.3)
+    def latent_spaces(self) -> tuple[str, ...]:
+        return ("z", "w", "w+")
+
+    def mapping(self, generator: Generator, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return generator.mapping(z, labels)
+
+    def synthesis(self, generator: Generator, w_plus: torch.Tensor,
+                  labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return generator.synthesis(w_plus).clamp(-1, 1)  # labels act through the mapping only
+
+    def num_ws(self, generator: Generator) -> int:
+        return generator.synthesis.num_ws
+
+    def style_groups(self, generator: Generator) -> dict[str, range]:
+        return style_groups(generator.synthesis.resolutions)
+
+    def style_weights(self, generator: Generator) -> torch.Tensor:
+        """Every modulated layer's affine weight (its run-time scale applied), in w+ order, ToRGBs included."""
+        return torch.cat([layer.conv.affine.weight * layer.conv.affine.weight_gain
+                          for layer in _modulated_layers(generator.synthesis)]).detach()
+
+    def w_avg(self, generator: Generator) -> torch.Tensor:
+        tracked = generator.mapping.w_avg
+        return tracked.detach().float().clone() if bool(tracked.any()) else super().w_avg(generator)
 
     # ----------------------------------------------------------------- losses
     @staticmethod
@@ -160,3 +192,28 @@ class TruncatedGenerator(nn.Module):
         g = self.generator
         w = g.mapping.w_avg.to(z.dtype).lerp(g.mapping(z, labels), truncation)
         return g.synthesis(w[:, None].repeat(1, g.synthesis.num_ws, 1)).clamp(-1, 1)
+
+
+def style_groups(resolutions: list[int]) -> dict[str, range]:
+    """w+ indices by layer group, StyleGAN's split: coarse up to 8 px, middle 16-32 px, fine 64 px and up.
+
+    Below 64 px the finest resolution counts as fine, so no group is empty; the last index (the final ToRGB) is fine.
+    """
+    fine = [r for r in resolutions if r >= 64] or resolutions[-1:]
+    coarse = [r for r in resolutions if r <= 8 and r not in fine]
+    if len(coarse) == len(resolutions) - len(fine):  # nothing left in the middle (16 px): give it 8 px
+        coarse = coarse[:-1]
+    first = {r: (0 if r == 4 else 2 * resolutions.index(r) - 1) for r in resolutions}  # 1 layer at 4 px, 2 above
+    middle_start = first[resolutions[len(coarse)]]
+    fine_start = first[fine[0]]
+    num_ws = 2 * len(resolutions)  # 1 + 2 (len - 1) layers + the final ToRGB
+    return {"coarse": range(0, middle_start), "middle": range(middle_start, fine_start),
+            "fine": range(fine_start, num_ws)}
+
+
+def _modulated_layers(synthesis: nn.Module) -> list[nn.Module]:
+    """Synthesis layers and ToRGBs in the order of the w+ index each reads (a ToRGB shares the next one's)."""
+    ordered = []
+    for block, to_rgb in zip(synthesis.layers, synthesis.to_rgb):
+        ordered += [*block, to_rgb]
+    return ordered

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from pydantic import Field
 
 from ganzoo import losses
@@ -59,6 +60,14 @@ class WGANGP(Architecture):
         return ConvDiscriminator(self.image.resolution, self.image.channels, c.width, c.max_width,
                                  c.critic_norm, self._classes())
 
+    def discriminator_blocks(self, discriminator: ConvDiscriminator) -> list:
+        """FreezeD: the critic's stride-2 conv stages, finest first (the head and projection always train)."""
+        return discriminator.blocks()
+
+    def style_weights(self, generator: ConvGenerator) -> torch.Tensor:
+        """No styles: the first layer acting on z, SeFa's generalisation (`ganzoo directions` finds z directions)."""
+        return generator.latent_weights()
+
     def optimizer_settings(self) -> dict[str, OptimizerSettings]:
         adam = OptimizerSettings(lr=self.config.lr, betas=tuple(self.config.betas))
         return {"generator": adam, "discriminator": adam}
@@ -72,6 +81,7 @@ class WGANGP(Architecture):
         real = x.augment(x.real)
         real_logits = x.discriminator(real, x.real_labels)
         fake_logits = x.discriminator(fake, x.fake_labels)
+        x.report_real_logits(real_logits)  # critic values, not logits: see docs/recipes.md (adaptive augmentation)
         # The penalty needs one label per interpolate: with labels, interpolate within the real labels' classes.
         penalty = losses.gradient_penalty(x.discriminator, real, fake, x.real_labels)
         loss = losses.wasserstein_d(real_logits, fake_logits) + self.config.gp_weight * penalty

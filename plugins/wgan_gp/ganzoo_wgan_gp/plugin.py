@@ -2,7 +2,7 @@
 from ganzoo.api import hookimpl
 from ganzoo_wgan_gp.architecture import WGANGP
 
-GANZOO_PLUGIN_API = "1.0"  # the plugin API this plugin is written against
+GANZOO_PLUGIN_API = "1.3"  # the plugin API this plugin is written against (1.3: report_real_logits)
 
 
 @hookimpl
