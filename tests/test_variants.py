@@ -174,6 +174,8 @@ def test_directions_into_a_folder_of_their_own(runs, tmp_path):
     _, run = runs
     result = runner.invoke(app, ["directions", str(run["sg"]), "--out", str(tmp_path / "d")])
     assert result.exit_code == 0 and "Wrote 32 directions in w" in result.stdout
+    hint = " ".join(result.stdout.split())  # a file outside the run directory must be named when applying them
+    assert f"--directions {tmp_path / 'd' / 'directions.safetensors'} --edit d0=3" in hint
     assert json.loads((tmp_path / "d" / "manifest.json").read_text())["files"][0]["path"] == "directions.safetensors"
 
 

@@ -41,7 +41,8 @@ def directions(run_dir: Path = typer.Argument(..., help="A run directory with a 
     listed = ", ".join(f"{n} {s:.1%}" for n, s in zip(found.names[:show], share[:show]))
     console.print(f"Wrote {len(found.names)} directions in {found.space} to {path} (share of the eigenvalue sum: "
                   f"{listed}{', ...' if len(found.names) > show else ''}). Apply them with `ganzoo generate "
-                  f"{run_dir} --edit d0=3 --out DIR`.", highlight=False, soft_wrap=True)
+                  f"{run_dir}{'' if out is None else f' --directions {path}'} --edit d0=3 --out DIR`.",
+                  highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
