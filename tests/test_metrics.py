@@ -264,3 +264,16 @@ def test_frechet_distance_agrees_with_pytorch_fid_at_2048_dimensions():
     m1, s1, m2, s2 = x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
     assert frechet_distance(m1, s1, m2, s2) == pytest.approx(fid_score.calculate_frechet_distance(m1, s1, m2, s2),
                                                              rel=1e-9)
+
+
+def test_kid_over_whole_pools_is_computed_once_with_no_spread():
+    """With pools no larger than the subset size every subset is the whole pool: no spread exists."""
+    from ganzoo.metrics.report import format_scores
+    from ganzoo.metrics.scores import kernel_inception_distance
+    rng = np.random.default_rng(0)
+    fake, real = rng.normal(size=(50, 8)), rng.normal(0.5, 1, size=(50, 8))
+    mean, std, m = kernel_inception_distance(fake, real, subset_size=1000, subsets=100)
+    assert (std, m) == (0.0, 50)
+    assert mean == pytest.approx(kernel_inception_distance(fake, real, subset_size=50, subsets=3)[0])
+    assert "±" not in format_scores({"kid": mean, "kid_std": std})
+    assert kernel_inception_distance(fake, real, subset_size=20, subsets=10)[1] > 0  # real subsets: a spread

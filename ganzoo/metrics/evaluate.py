@@ -230,7 +230,8 @@ def compare(fake: FeatureStats, real: FeatureStats, settings: MetricSettings,
         mean, std, m = kernel_inception_distance(fake.features, real.features, settings.kid_subset_size,
                                                  settings.kid_subsets, settings.seed)
         scores["kid"], scores["kid_std"] = mean, std
-        details["kid"] = {"subset_size": m, "subsets": settings.kid_subsets, "kernel": "(x.y/d + 1)^3",
+        whole = m == len(fake.features) == len(real.features)  # one subset: the whole pools
+        details["kid"] = {"subset_size": m, "subsets": 1 if whole else settings.kid_subsets, "kernel": "(x.y/d + 1)^3",
                           "fake_pool": len(fake.features), "real_pool": len(real.features)}
     if "pr" in settings.metrics:
         precision, recall = precision_recall(fake.features, real.features, settings.pr_k)

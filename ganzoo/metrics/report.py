@@ -9,7 +9,8 @@ def format_scores(scores: dict[str, Any], prefix: str = "") -> str:
     if f"{prefix}fid" in scores:
         parts.append(f"FID {scores[f'{prefix}fid']:.4g}")
     if f"{prefix}kid" in scores:
-        parts.append(f"KID {scores[f'{prefix}kid']:.4g} ± {scores[f'{prefix}kid_std']:.2g}")
+        spread = scores[f"{prefix}kid_std"]  # 0 when every subset was the whole pool: nothing to show
+        parts.append(f"KID {scores[f'{prefix}kid']:.4g}" + (f" ± {spread:.2g}" if spread else ""))
     if f"{prefix}precision" in scores:
         parts.append(f"precision {scores[f'{prefix}precision']:.3f}  recall {scores[f'{prefix}recall']:.3f}")
     if f"{prefix}is" in scores:

@@ -61,14 +61,19 @@ def _rows64(x: np.ndarray | torch.Tensor, rows=slice(None)) -> torch.Tensor:
 
 def kernel_inception_distance(fake: np.ndarray | torch.Tensor, real: np.ndarray | torch.Tensor,
                               subset_size: int = 1000, subsets: int = 100, seed: int = 0) -> tuple[float, float, int]:
-    """KID's mean and standard deviation over ``subsets`` random subsets, and the subset size used."""
+    """KID's mean and standard deviation over ``subsets`` random subsets, and the subset size used.
+
+    When both pools hold at most ``subset_size`` vectors each subset is the whole pool, so the value is
+    computed once and the standard deviation is 0 (no spread over subsets exists)."""
     d = fake.shape[1]
     m = min(len(fake), len(real), subset_size)
     if m < 2:
         raise InputError(f"KID needs at least 2 feature vectors on each side; got {len(fake)} and {len(real)}.")
     rng = np.random.default_rng(seed)
     values = []
-    for _ in range(subsets):
+    # Pools no larger than the subset size make every subset the whole pool: one value, and no spread to
+    # report (100 copies of it used to print "± 3e-16").
+    for _ in range(1 if m == len(fake) == len(real) else subsets):
         x = _rows64(fake, torch.from_numpy(rng.choice(len(fake), m, replace=False)))
         y = _rows64(real, torch.from_numpy(rng.choice(len(real), m, replace=False)))
         k_xx = (x @ x.T / d + 1) ** 3
