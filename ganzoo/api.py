@@ -14,7 +14,8 @@ first-party plugins keep to them:
 - ``ganzoo.metrics`` (its ``__all__``): scores, feature statistics, ``InputError``,
   ``cache_root`` for files a feature extractor keeps;
 - ``ganzoo.provenance``: the machine-readable AI-generated record (embed and read);
-- ``ganzoo.fileio``: atomic file writes (temporary file, then rename) and ``parse_yaml`` for users' YAML;
+- ``ganzoo.fileio``: atomic file writes (temporary file, then rename), ``read_safetensors`` (tensors and
+  metadata) and ``parse_yaml`` for users' YAML;
 - ``ganzoo.testing``: contract checks for a plugin's own tests (needs pytest).
 
 Everything else (host, recipe, engine, export, compare, cli, the run modules) may

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 
 import yaml
 
-__all__ = ["atomic_path", "write_bytes", "write_json", "YamlError", "parse_yaml", "YAML_LIMITS"]
+__all__ = ["atomic_path", "write_bytes", "write_json", "read_safetensors", "YamlError", "parse_yaml", "YAML_LIMITS"]
 
 
 def _current_umask() -> int:
@@ -44,6 +44,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensors and the metadata of a safetensors file (raises safetensors' SafetensorError, or OSError,
+    for a file that is damaged or not safetensors: callers phrase what the file should have been)."""
+    from safetensors import safe_open  # imported here: fileio is also used where no tensors are read
+
+    # clone: own, aligned memory rather than the file mapping; math on the mapped tensor gave other roundings
+    # (a latents file then no longer regenerated its images bit for bit)
+    with safe_open(str(path), framework="pt") as handle:
+        return {name: handle.get_tensor(name).clone() for name in handle.keys()}, dict(handle.metadata() or {})
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -57,3 +57,25 @@ def tiny_recipe(tmp_path: Path, **train) -> dict:
                   "grid_size": 16, **train},
         "export": {"count": 4},
     }
+
+
+TINY_CATALOGUE_RUN = """\
+run: {{name: {name}, output_dir: {out}, seed: 0, threads: 1}}
+data: {{kind: catalogue, resolution: 16, size: 32}}
+architecture: {architecture}
+train: {{steps: 2, batch_size: 8, log_every: 1, sample_every: 2, checkpoint_every: 2, grid_size: 4}}
+export: {{count: 1}}
+"""
+
+
+def train_tiny_catalogue_runs(root: Path, architectures: dict[str, str]) -> dict[str, Path]:
+    """Two-step catalogue runs at 16 px, one per name -> architecture section (YAML flow), under root/runs."""
+    from typer.testing import CliRunner
+
+    from ganzoo.cli import app
+    for name, architecture in architectures.items():
+        recipe = root / f"{name}.yaml"
+        recipe.write_text(TINY_CATALOGUE_RUN.format(name=name, out=root / "runs", architecture=architecture))
+        result = CliRunner().invoke(app, ["run", str(recipe)])
+        assert result.exit_code == 0, result.output
+    return {name: root / "runs" / name for name in architectures}

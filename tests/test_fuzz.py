@@ -251,53 +251,38 @@ def _home(tmp_path, monkeypatch):
         monkeypatch.setenv("GANZOO_FASHION_MNIST", str(FASHION_MNIST))
 
 
-def test_recipes_survive_mutation(tmp_path):
-    # Small data so each example checks quickly; the output folder lies inside what the command may write.
-    seeds = [_seed(p, ("run", str(tmp_path / "runs"))) for p in RECIPES]
+def fuzz(sources: list[Path], seeds: list[dict], examples: int, folder: Path, command, allowed: Path) -> None:
+    """Mutate ``seeds`` (parsed from ``sources``) ``examples`` times (scaled); each mutated file, written into
+    ``folder`` as FILE, runs ``command(FILE, n)`` under run_guarded, which may write only under ``allowed``."""
     counter = iter(range(10**6))
 
-    @settings(FUZZ, max_examples=round(80 * SCALE))
-    @given(st.data())
-    def check(data):
-        index = data.draw(st.integers(0, len(seeds) - 1))
-        content = data.draw(mutated(seeds[index]))
-        recipe = tmp_path / f"recipe-{next(counter)}.yaml"
-        recipe.write_bytes(content)
-        run_guarded(["validate", str(recipe)], tmp_path / "runs", f"recipe from {RECIPES[index].name}", content)
-
-    check()
-
-
-def test_pipeline_files_survive_mutation(tmp_path, workspace):
-    seeds = [yaml.safe_load(p.read_text()) for p in PIPELINES]
-    counter = iter(range(10**6))
-
-    @settings(FUZZ, max_examples=round(40 * SCALE))
+    @settings(FUZZ, max_examples=round(examples * SCALE))
     @given(st.data())
     def check(data):
         index = data.draw(st.integers(0, len(seeds) - 1))
         content = data.draw(mutated(seeds[index]))
         n = next(counter)
-        pipeline, out = tmp_path / f"pipeline-{n}.yaml", tmp_path / "out" / str(n)
-        pipeline.write_bytes(content)
-        run_guarded(["postprocess", str(workspace / "photos"), str(out), "--pipeline", str(pipeline)],
-                    tmp_path / "out", f"pipeline from {PIPELINES[index].name}", content)
+        path = folder / f"{sources[index].stem}-{n}.yaml"
+        path.write_bytes(content)
+        run_guarded(command(path, n), allowed, f"{sources[index].name} mutated", content)
 
     check()
+
+
+def test_recipes_survive_mutation(tmp_path):
+    # Small data so each example checks quickly; the output folder lies inside what the command may write.
+    seeds = [_seed(p, ("run", str(tmp_path / "runs"))) for p in RECIPES]
+    fuzz(RECIPES, seeds, 80, tmp_path, lambda recipe, n: ["validate", str(recipe)], tmp_path / "runs")
+
+
+def test_pipeline_files_survive_mutation(tmp_path, workspace):
+    seeds = [yaml.safe_load(p.read_text()) for p in PIPELINES]
+    fuzz(PIPELINES, seeds, 40, tmp_path, lambda pipeline, n: [
+        "postprocess", str(workspace / "photos"), str(tmp_path / "out" / str(n)), "--pipeline", str(pipeline)],
+        tmp_path / "out")
 
 
 def test_compare_files_survive_mutation(tmp_path):
     seeds = [_seed(p, ("", str(tmp_path / "compares"))) for p in COMPARES]
-    counter = iter(range(10**6))
-
-    @settings(FUZZ, max_examples=round(30 * SCALE))
-    @given(st.data())
-    def check(data):
-        index = data.draw(st.integers(0, len(seeds) - 1))
-        content = data.draw(mutated(seeds[index]))
-        compare = tmp_path / f"compare-{next(counter)}.yaml"
-        compare.write_bytes(content)
-        run_guarded(["compare", str(compare), "--dry-run"], tmp_path / "compares",
-                    f"compare file from {COMPARES[index].name}", content)
-
-    check()
+    fuzz(COMPARES, seeds, 30, tmp_path, lambda compare, n: ["compare", str(compare), "--dry-run"],
+         tmp_path / "compares")

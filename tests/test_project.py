@@ -15,16 +15,10 @@ from ganzoo.export.latents import read_latents, synthesise
 from ganzoo.host import default_host
 from ganzoo.inversion.runview import open_run
 from ganzoo.provenance import read_provenance
+from tests.conftest import train_tiny_catalogue_runs
 
 runner = CliRunner()
 
-RECIPE = """\
-run: {{name: {name}, output_dir: {out}, seed: 0, threads: 1}}
-data: {{kind: catalogue, resolution: 16, size: 32}}
-architecture: {architecture}
-train: {{steps: 2, batch_size: 8, log_every: 1, sample_every: 2, checkpoint_every: 2, grid_size: 4}}
-export: {{count: 1}}
-"""
 ARCHITECTURES = {"sg": "{kind: stylegan-lite, preset: tiny}",
                  "dc": "{kind: dcgan, width: 8, z_dim: 16, conditional: true}"}
 
@@ -32,15 +26,12 @@ ARCHITECTURES = {"sg": "{kind: stylegan-lite, preset: tiny}",
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
-    for name, architecture in ARCHITECTURES.items():
-        (root / f"{name}.yaml").write_text(RECIPE.format(name=name, out=root / "runs", architecture=architecture))
-        result = runner.invoke(app, ["run", str(root / f"{name}.yaml")])
-        assert result.exit_code == 0, result.output
+    run_dirs = train_tiny_catalogue_runs(root, ARCHITECTURES)
     photos = root / "photos"
     photos.mkdir()
     for i, colour in enumerate(["red", "navy", "olive"]):  # non-square, one with transparency
         Image.new("RGBA" if i == 2 else "RGB", (40, 24 + 8 * i), colour).save(photos / f"p{i}.png")
-    return root, {name: root / "runs" / name for name in ARCHITECTURES}, photos
+    return root, run_dirs, photos
 
 
 def project(*args):

@@ -34,7 +34,8 @@ PUBLIC = {
                        "precision_recall", "inception_score", "FeatureStats", "sample_indices"],  # IS since 1.1
     "ganzoo.provenance": ["SCHEMA", "TRAINED_ALGORITHMIC_MEDIA", "IPTC_SOURCE_TYPES", "FORMATS", "Provenance",
                           "provenance_record", "read_provenance", "embed", "png_info", "xmp_packet", "describe"],
-    "ganzoo.fileio": ["atomic_path", "write_bytes", "write_json", "YamlError", "parse_yaml", "YAML_LIMITS"],
+    "ganzoo.fileio": ["atomic_path", "write_bytes", "write_json", "read_safetensors", "YamlError", "parse_yaml",
+                      "YAML_LIMITS"],
     "ganzoo.testing": [
         "check_architecture", "check_training_sanity", "check_resume", "check_dataset", "check_postprocessor",
         "check_feature_extractor", "check_plugin", "ganzoo_check_architecture", "ganzoo_check_dataset",

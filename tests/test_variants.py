@@ -18,27 +18,18 @@ from ganzoo.export.variants import in_space, interpolate, mix, seed_latents, sle
 from ganzoo.host import default_host
 from ganzoo.provenance import read_provenance
 from ganzoo.rundir import load_run
+from tests.conftest import train_tiny_catalogue_runs
 
 runner = CliRunner()
 
-RECIPE = """\
-run: {{name: {name}, output_dir: {out}, seed: 0, threads: 1}}
-data: {{kind: catalogue, resolution: 16, size: 32}}
-architecture: {architecture}
-train: {{steps: 2, batch_size: 8, log_every: 1, sample_every: 2, checkpoint_every: 2, grid_size: 4}}
-export: {{count: 1}}
-"""
 ARCHITECTURES = {"sg": "{kind: stylegan-lite, preset: tiny}", "dc": "{kind: dcgan, width: 8, z_dim: 16}"}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("variants")
-    for name, architecture in ARCHITECTURES.items():
-        (root / f"{name}.yaml").write_text(RECIPE.format(name=name, out=root / "runs", architecture=architecture))
-        result = runner.invoke(app, ["run", str(root / f"{name}.yaml")])
-        assert result.exit_code == 0, result.output
-    return root, {name: root / "runs" / name for name in ARCHITECTURES}
+    run_dirs = train_tiny_catalogue_runs(root, ARCHITECTURES)
+    return root, run_dirs
 
 
 def pixels(path) -> np.ndarray:

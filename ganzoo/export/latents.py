@@ -14,12 +14,12 @@ from typing import Optional
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load, save
+from safetensors.torch import save
 from torch import nn
 
 from ganzoo.api import Architecture
 from ganzoo.errors import UsageError
-from ganzoo.fileio import write_bytes
+from ganzoo.fileio import read_safetensors, write_bytes
 
 SPACES = ("z", "w", "w+")
 FORMAT = "ganzoo-latents-1"
@@ -70,11 +70,8 @@ def read_latents(path: str | Path) -> Latents:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"Latents file {path} does not exist (relative paths are taken from {Path.cwd()}).")
-    raw = path.read_bytes()
     try:
-        tensors = load(raw)
-        header_length = int.from_bytes(raw[:8], "little")
-        metadata = json.loads(raw[8:8 + header_length]).get("__metadata__") or {}
+        tensors, metadata = read_safetensors(path)
         labels = json.loads(metadata["labels"]) if "labels" in metadata else None
         names = json.loads(metadata.get("names", "[]"))
         return Latents(tensors["latents"], metadata.get("space", ""), metadata.get("run_id") or None,

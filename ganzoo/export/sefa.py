@@ -19,12 +19,12 @@ from typing import Optional
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load, save
+from safetensors.torch import save
 from torch import nn
 
 from ganzoo.api import Architecture
 from ganzoo.errors import UsageError
-from ganzoo.fileio import write_bytes
+from ganzoo.fileio import read_safetensors, write_bytes
 
 FILE_NAME = "directions.safetensors"
 FORMAT = "ganzoo-directions-1"
@@ -78,11 +78,8 @@ def read_directions(path: str | Path) -> Directions:
     if not path.is_file():
         raise UsageError(f"Directions file {path} does not exist; find directions first with `ganzoo directions "
                          f"RUN` (it writes {FILE_NAME} into the run directory, or into --out).")
-    raw = path.read_bytes()
     try:
-        tensors = load(raw)
-        header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
-        meta = header.get("__metadata__") or {}
+        tensors, meta = read_safetensors(path)
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
         return Directions(tensors["directions"].float(), tensors["eigenvalues"].float(), meta["space"],

@@ -101,6 +101,11 @@ def _read(path: Path, resolution: int, fit: str, background: tuple[int, int, int
     return np.asarray(ImageOps.fit(image, size, lanczos))
 
 
+def _why(exc: Exception) -> str:
+    """The first line of what PIL said about a file it could not open or decode."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]
+
+
 def _names(items: list[tuple[Path, str]], limit: int = 5) -> str:
     shown = ", ".join(f"'{p.as_posix()}' ({why})" for p, why in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
@@ -145,7 +150,7 @@ class FolderDataset(Dataset):
                     if min(image.size) < 1:
                         raise ValueError(f"size {image.size}")
             except Exception as exc:  # as in load: any failure means "this file would be skipped"
-                bad.append((rel, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]))
+                bad.append((rel, _why(exc)))
         if len(bad) == len(sample):
             raise GanzooError(f"None of the {len(sample)} image file(s) sampled under '{root}' (of {len(wanted)}) "
                               f"could be opened: {_names(bad)}. Check that they are images PIL can open (re-save "
@@ -169,7 +174,7 @@ class FolderDataset(Dataset):
                 arrays.append(_read(root / rel, resolution, config.fit, background))
                 good.append(rel)
             except Exception as exc:  # PIL raises many types for bad data; any of them means "skip this file"
-                bad.append((rel, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:80]))
+                bad.append((rel, _why(exc)))
         if not good:
             raise GanzooError(f"None of the {len(wanted)} image file(s) under '{root}' could be read: "
                               f"{_names(bad)}. Check that they are images PIL can open (re-save them as PNG "

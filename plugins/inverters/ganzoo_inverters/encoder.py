@@ -17,11 +17,11 @@ from typing import Any, Callable, Literal, Optional
 import torch
 from pydantic import Field
 from safetensors import SafetensorError
-from safetensors.torch import load, save
+from safetensors.torch import save
 
 from ganzoo.api import Inversion, InversionRun, Inverter, PluginConfig, to_float_images
 from ganzoo.errors import UsageError
-from ganzoo.fileio import write_bytes
+from ganzoo.fileio import read_safetensors, write_bytes
 from ganzoo_inverters.encoder_net import Encoder
 from ganzoo_inverters.optimize import choose_space, decode, fit
 
@@ -140,11 +140,9 @@ class EncoderInverter(Inverter):
         if not path.is_file():
             raise UsageError(f"No encoder at {path}: train one for this run with `ganzoo encoder train "
                              f"{run.path or 'RUN'}`, or give its file with --option weights=PATH.")
-        raw = path.read_bytes()
         try:
-            tensors = load(raw)
-            meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")]).get("__metadata__") or {}
-        except (SafetensorError, ValueError) as exc:
+            tensors, meta = read_safetensors(path)
+        except (SafetensorError, OSError) as exc:
             raise UsageError(f"{path} is not an encoder file ({exc}).") from None
         if meta.get("format") != FORMAT:
             raise UsageError(f"{path} is not a ganzoo encoder file (format {meta.get('format')!r}, expected {FORMAT}).")
