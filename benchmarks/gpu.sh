@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The prepared GPU check (about 4 minutes on one H100/H200 without quality runs; docs/performance.md, "GPU"):
+# The prepared GPU check (about 4 minutes on one H100/H200 without quality runs, before 2b was added, which is
+# not timed yet; docs/performance.md, "GPU"):
 #   1. training throughput of every architecture on CUDA: 200 steps each with bf16, 100 with fp16 autocast;
 #   2. the FID feature pass (ganzoo's inception extractor vs pytorch-fid) on CUDA;
+#   2b. throughput, peak memory and the memory estimate per resolution (128/256/512 px, bf16), and of the
+#      256 px GPU recipes (recipes/*-256-gpu.yaml) with their own batch and amp;
 #   3. with QUALITY_SECONDS > 0, short catalogue training runs side by side, whose grids show what each
 #      recipe learns per image seen (0, the default, skips them).
 # Tables go into docs/performance.md (a copy lands in OUT); logs, grids and stats go to OUT.
@@ -19,6 +22,10 @@ python benchmarks/architectures.py "${bench[@]}" --steps 200 --amp bf16 --sectio
 python benchmarks/architectures.py "${bench[@]}" --steps 100 --amp fp16 --resolutions 32 --section gpu_architectures_fp16
 python benchmarks/feature_throughput.py --device cuda --images 5000 --no-stream --write \
     --section gpu_feature_throughput
+python benchmarks/resolution_throughput.py --device cuda --amp bf16 --batch-size 32 --steps 20 --warmup 5 \
+    --write --section gpu_resolution_throughput
+python benchmarks/resolution_throughput.py --device cuda --steps 20 --warmup 5 \
+    --recipes recipes/dcgan-256-gpu.yaml recipes/stylegan-lite-256-gpu.yaml --write --section gpu_recipes_256
 cp docs/performance.md "$out/"
 
 # Quality: each run stops after quality_s seconds (or its budget); the grids say how far it got.

@@ -16,6 +16,8 @@ first-party plugins keep to them:
 - ``ganzoo.provenance``: the machine-readable AI-generated record (embed and read);
 - ``ganzoo.fileio``: atomic file writes (temporary file, then rename), ``read_safetensors`` (tensors and
   metadata) and ``parse_yaml`` for users' YAML;
+- ``ganzoo.datacache`` (its ``__all__``): the decoded-data cache a dataset uses as ``Dataset.cache``
+  (since 1.4);
 - ``ganzoo.testing``: contract checks for a plugin's own tests (needs pytest).
 
 Everything else (host, recipe, engine, export, compare, cli, the run modules) may
@@ -77,11 +79,21 @@ class ImageSpec:
 
 @dataclass
 class ImageData:
-    """A whole dataset in memory: uint8 images (N, C, H, W) and optional int64 labels (N,)."""
+    """A whole dataset: uint8 images (N, C, H, W) and optional int64 labels (N,).
+
+    ``images`` is in memory, or, for data larger than the memory share a recipe allows, a
+    tensor over a memory-mapped file. Since plugin API 1.4 such data names that file in
+    ``file`` (raw uint8 in the images' C order, from byte 0), and training then reads each
+    batch from the file instead of through the mapping, so its memory stays bounded.
+    ``known_hash`` (since 1.4): ``content_hash()`` when the source already computed it (the
+    decoded-data cache stores it); leave it unset otherwise.
+    """
 
     images: torch.Tensor
     labels: Optional[torch.Tensor] = None
     class_names: tuple[str, ...] = ()
+    file: Optional[Path] = field(default=None, compare=False)
+    known_hash: Optional[str] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -103,12 +115,16 @@ class ImageData:
 
     def content_hash(self) -> str:
         """SHA-256 over pixels, labels and class names: changes whenever any of them does."""
-        digest = hashlib.sha256()
-        digest.update(repr((tuple(self.images.shape), self.class_names)).encode())
-        digest.update(self.images.contiguous().numpy().tobytes())
-        if self.labels is not None:
-            digest.update(self.labels.contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        if self.known_hash is None:
+            digest = hashlib.sha256()
+            digest.update(repr((tuple(self.images.shape), self.class_names)).encode())
+            per_chunk = max(1, 2**26 // max(1, self.images[0].numel()) if len(self.images) else 1)  # ~64 MB at a time
+            for start in range(0, len(self.images), per_chunk):
+                digest.update(memoryview(self.images[start:start + per_chunk].contiguous().numpy()).cast("B"))
+            if self.labels is not None:
+                digest.update(self.labels.contiguous().numpy().tobytes())
+            self.known_hash = digest.hexdigest()
+        return self.known_hash
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,22 @@ class Dataset:
     def __init__(self, config: PluginConfig, resolution: int):
         self.config = config
         self.resolution = resolution
+
+    @property
+    def cache(self) -> Any:
+        """The decoded-data cache to use in ``load`` (a ``ganzoo.datacache.DataCache``, since plugin API 1.4).
+
+        The host sets it from the recipe (``data.cache``, ``data.memory_share``, ``data.decode_workers``)
+        before calling ``load``; a dataset made directly gets the default one (``$GANZOO_DATA_CACHE``
+        or ``~/.cache/ganzoo/datasets``, half the memory)."""
+        if getattr(self, "_cache", None) is None:
+            from ganzoo.datacache import DataCache
+            self._cache = DataCache()
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: Any) -> None:
+        self._cache = value
 
     def load(self) -> ImageData:  # pragma: no cover - interface
         raise NotImplementedError
@@ -470,6 +502,9 @@ class FeatureExtractor:
     (e.g. "Inception-v3 2015-12-05, 1008 classes") and implement ``class_logits``,
     which maps features from ``__call__`` to that classifier's logits; the Inception
     Score is offered only for them. Since plugin API 1.1.
+
+    Extractors whose network can serve as a perceptual loss (``ganzoo project --features KIND``) set
+    ``perceptual = True`` and implement ``feature_maps``. Since plugin API 1.4.
     """
 
     kind: ClassVar[str]
@@ -478,6 +513,7 @@ class FeatureExtractor:
     space: ClassVar[str] = ""  # the feature space, printed beside every number (e.g. "Inception-v3 pool3")
     trainable: ClassVar[bool] = False
     classifier: ClassVar[str] = ""  # the classifier behind class_logits; empty: none (no Inception Score)
+    perceptual: ClassVar[bool] = False  # since 1.4: feature_maps() serves as a perceptual loss
     dims: int = 0
 
     def __init__(self, config: PluginConfig, device: torch.device | str = "cpu"):
@@ -507,6 +543,15 @@ class FeatureExtractor:
         raise PluginError(f"Feature extractor '{self.kind}' does not implement class_logits (plugin API 1.1), so "
                           f"it gives no class predictions and no Inception Score.")
 
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Intermediate feature maps, each (N, C', H', W'), of float images (N, C, H, W) in [-1, 1] on
+        ``self.device``, differentiably (no ``inference_mode``), each image on its own: a perceptual space for
+        GAN inversion, compared as LPIPS does (``InversionRun.feature_distance``). Only extractors that set
+        ``perceptual`` implement it; call ``load`` first. Since plugin API 1.4.
+        """
+        raise PluginError(f"Feature extractor '{self.kind}' does not implement feature_maps (plugin API 1.4), so it "
+                          f"cannot serve as a perceptual loss.")
+
 
 # --------------------------------------------------------------------- inverters
 
@@ -516,10 +561,12 @@ class InversionRun:
 
     ``generator`` is the run's EMA generator when it kept one, in eval mode, its parameters frozen, on
     ``device``; ``discriminator`` the run's discriminator (eval mode, frozen) or None when the checkpoint
-    has none. ``features(images, labels)`` gives the discriminator's block outputs (``discriminator_blocks``) for
-    images in [-1, 1], differentiably: the offline perceptual space ``feature_distance`` measures in; it is
-    None when the architecture names no blocks. ``load_data()`` loads the run's training images, prepared as
-    in training (slow for big datasets; for inverters that learn from real images).
+    has none. ``features(images, labels)`` gives feature maps of images in [-1, 1], differentiably: the offline
+    perceptual space ``feature_distance`` measures in, named by ``feature_space``. By default they are the
+    discriminator's block outputs (``discriminator_blocks``; None when the architecture names none); with
+    ``--features KIND`` a trained feature extractor's ``feature_maps`` (``feature_space`` since 1.4).
+    ``load_data()`` loads the run's training images, prepared as in training (slow for big datasets; for
+    inverters that learn from real images).
     """
 
     architecture: Architecture
@@ -531,6 +578,7 @@ class InversionRun:
     discriminator: Optional[nn.Module] = None
     features: Optional[Callable[[torch.Tensor, Optional[torch.Tensor]], list[torch.Tensor]]] = None
     load_data: Optional[Callable[[], ImageData]] = None
+    feature_space: Optional[str] = None  # what ``features`` are, for manifests: "discriminator blocks", ...
 
     @property
     def image(self) -> ImageSpec:
@@ -547,7 +595,7 @@ class InversionRun:
     def feature_distance(self, a: torch.Tensor, b: torch.Tensor,
                          labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Per-image perceptual distance (N,) between images in [-1, 1]: the squared difference of channel-normalised
-        discriminator features averaged over positions and blocks (LPIPS's recipe without learned weights).
+        feature maps (``features``) averaged over positions and maps (LPIPS's recipe without learned weights).
         Zeros when ``features`` is None."""
         if self.features is None:
             return a.new_zeros(len(a))

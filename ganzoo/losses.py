@@ -5,6 +5,7 @@ loss; each ``*_g`` takes logits on fakes and returns the generator's loss.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Callable
 
 import torch
@@ -53,7 +54,10 @@ def wasserstein_g(fake_logits: torch.Tensor) -> torch.Tensor:
 # second-order gradients in fp16/bf16 overflow or lose the penalty entirely.
 
 def _float32_logits(discriminator, images: torch.Tensor, labels) -> torch.Tensor:
-    with torch.autocast(device_type=images.device.type, enabled=False):
+    # Meta tensors (ganzoo.engine.footprint traces the penalties on them) have no autocast to turn off.
+    off = (torch.autocast(device_type=images.device.type, enabled=False) if images.device.type != "meta"
+           else contextlib.nullcontext())
+    with off:
         return discriminator(images.float(), labels).float()
 
 

@@ -33,7 +33,7 @@ STATS_FILE = "stats.jsonl"
 # how it is evaluated (evaluation never changes training), what it requires (a check, not a setting),
 # and batch-norm synchronisation, which goes with the number of processes (itself free to change).
 RESUMABLE_CHANGES = ("train.steps", "train.images", "train.wall_clock", "export", "run.threads", "eval", "requires",
-                     "train.sync_batchnorm")
+                     "train.sync_batchnorm", "data.cache", "data.memory_share", "data.decode_workers")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from ganzoo.engine.loop import Callback, Trainer, rank
 from ganzoo.export import check_export, generate_batches, pipeline_of, write_images
 from ganzoo.host import Host
 from ganzoo.metrics import periodic
-from ganzoo.recipe import ResolvedRecipe, build_architecture, load_data
+from ganzoo.recipe import ResolvedRecipe, build_architecture, cheap_spec, load_data
 from ganzoo.recipe.finetune import check_finetune
+from ganzoo.recipe.memory_check import check_memory
 from ganzoo.rundir import RunDir
 
 
@@ -49,11 +50,16 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
     main = rank() == 0
     # Everything that can reject the recipe runs before the run directory is touched.
     with distributed.main_first():  # a dataset or extractor that fills a cache does it once
-        data = data if data is not None else load_data(resolved, host)
+        if data is None:
+            cheap = cheap_spec(resolved, host)  # networks that cannot fit are refused before the data is decoded
+            if cheap is not None:
+                check_memory(resolved, build_architecture(resolved, host, cheap), device)
+            data = load_data(resolved, host)
         architecture = build_architecture(resolved, host, data.spec)
         # A run that will resume has its own weights: the parent of init is neither needed nor read.
         resumes = run_dir.has_checkpoint() and not (fresh and not distributed.restarted())
         init = check_finetune(resolved, architecture, "skip" if resumes else "load")
+        memory_check = check_memory(resolved, architecture, device)  # before a byte of the networks is allocated
         check_export(pipeline, data.spec, recipe.export.provenance,
                      {"kind": architecture.kind, "seed": recipe.run.seed})
         evaluator = periodic.from_recipe(resolved, host, data, device, run_dir)  # every process extracts a share
@@ -64,6 +70,7 @@ def run_recipe(resolved: ResolvedRecipe, host: Host, callbacks: list[Callback] =
         run_dir.start_session(resolved, host, data, resuming, {
             "device": str(device), "threads": threads, "world_size": world,
             "global_batch_size": recipe.train.batch_size * world,
+            "memory_estimate": memory_check.estimate.to_dict(),  # beside the measured peak_memory at the end
             **({"backend": distributed.backend()} if world > 1 else {})})
         if init:  # fine-tuned: which parent checkpoint, by hash, and how much it had seen
             run_dir.write_info({**run_dir.read_info(), "init": init.record})

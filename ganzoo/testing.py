@@ -346,7 +346,8 @@ def check_postprocessor(cls: type, config: dict[str, Any] | None = None,
 def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
                             resolutions: Iterable[int] = (16, 32)) -> None:
     """Assert that ``cls`` gives finite ``(N, dims)`` features, per image (not per batch), with a JSON protocol,
-    and, when it names a ``classifier``, finite ``(N, classes)`` class logits.
+    when it names a ``classifier``, finite ``(N, classes)`` class logits, and when it is ``perceptual``,
+    differentiable per-image ``feature_maps`` (since plugin API 1.4).
 
     ``load`` gets a tiny labelled reference set; a trainable extractor's config
     should point at weights it can load without training.
@@ -382,6 +383,17 @@ def check_feature_extractor(cls: type, config: dict[str, Any] | None = None,
         assert len(logits) == len(features) and logits.shape[1] >= 2, \
             f"{cls.kind}: class_logits gave {tuple(logits.shape)} for {len(features)} feature vectors"
         assert torch.isfinite(logits).all(), f"{cls.kind}: class logits are not finite"
+    if cls.perceptual:  # plugin API 1.4: feature maps for a perceptual loss (ganzoo project --features)
+        pixels = (_tiny_data(16, 3, 0, n=3).images.float() / 127.5 - 1).requires_grad_(True)
+        maps = extractor.feature_maps(pixels)
+        assert maps and all(isinstance(m, torch.Tensor) and m.ndim == 4 and len(m) == 3 for m in maps), \
+            f"{cls.kind}: feature_maps must return a non-empty list of (N, C, H, W) tensors"
+        sum(m.square().mean() for m in maps).backward()
+        assert pixels.grad is not None and torch.isfinite(pixels.grad).all() and pixels.grad.abs().sum() > 0, \
+            f"{cls.kind}: feature_maps must be differentiable with respect to the images"
+        alone = extractor.feature_maps(pixels[:1].detach())
+        assert all(torch.allclose(a, m[:1].detach(), rtol=1e-4, atol=1e-5) for a, m in zip(alone, maps)), \
+            f"{cls.kind}: an image's feature maps depend on the rest of its batch"
 
 
 def toy_inversion_runs() -> list:

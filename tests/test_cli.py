@@ -131,13 +131,28 @@ RECIPES = sorted(p for p in (Path(__file__).resolve().parents[1] / "recipes").gl
                  if not p.name.startswith("compare-"))  # compare recipes: tests/test_compare.py
 
 
+def _shop_photos(tmp_path_factory) -> Path:
+    """A few product photos for recipes over a folder (data.path is the one thing a user changes)."""
+    from tests.photos import write_shop_photos
+    folder = tmp_path_factory.getbasetemp() / "recipe-photos"
+    return folder if folder.is_dir() else write_shop_photos(folder, 20)
+
+
+def _uncommented(path: Path) -> str:
+    """A recipe without its comments (which may show how to point it at a folder of photos)."""
+    return "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+
+
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
-def test_every_shipped_recipe_validates(path, monkeypatch):
+def test_every_shipped_recipe_validates(path, monkeypatch, tmp_path_factory):
+    extra = []
     if "fashion-mnist" in path.read_text():
         if not FASHION_MNIST.is_dir():
             pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST}")
         monkeypatch.setenv("GANZOO_FASHION_MNIST", str(FASHION_MNIST))
-    result = runner.invoke(app, ["validate", str(path)])
+    if "kind: folder" in _uncommented(path):
+        extra = ["--set", f"data.path={_shop_photos(tmp_path_factory)}"]
+    result = runner.invoke(app, ["validate", str(path), *extra])
     assert result.exit_code == 0, result.stderr
 
 
@@ -148,7 +163,7 @@ def test_yaml_bare_off_means_amp_off(tmp_path):
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
-def test_every_shipped_recipe_trains_two_steps(path, tmp_path, monkeypatch):
+def test_every_shipped_recipe_trains_two_steps(path, tmp_path, monkeypatch, tmp_path_factory):
     text = path.read_text()
     small = ["train.images=null", "train.steps=2", "train.batch_size=8", "export.count=2",
              f"run.output_dir={tmp_path}", "train.grid_size=4"]
@@ -157,8 +172,13 @@ def test_every_shipped_recipe_trains_two_steps(path, tmp_path, monkeypatch):
             pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST}")
         monkeypatch.setenv("GANZOO_FASHION_MNIST", str(FASHION_MNIST))
         small.append("data.limit=64")
+    elif "kind: folder" in _uncommented(path):
+        small.append(f"data.path={_shop_photos(tmp_path_factory)}")
     else:
         small.append("data.size=64")
+    if "device: cuda" in text and not __import__("torch").cuda.is_available():
+        # A GPU recipe (recipes/*-gpu.yaml) at its own resolution, but narrow: its widths take minutes a step here.
+        small += ["run.device=cpu", "architecture.width=8", "architecture.max_width=16"]
     args = ["run", str(path)]
     for item in small:
         args += ["--set", item]

@@ -177,6 +177,8 @@ def test_a_changed_protocol_is_refused_before_anything_trains(compared):
     ({"data": {"kind": "test-squares", "resolution": 20, "size": 48},
       "entries": [{"name": "a", "architecture": {"kind": "dcgan"}}]},
      r"architecture 'dcgan' cannot be built for the data \(data.resolution 20"),
+    ({"entries": [{"name": "huge", "architecture": {"kind": "dcgan", "width": 100000, "max_width": 100000}}]},
+     r"training would not fit in memory. It needs about [\d,.]+ GiB: parameters"),
 ])
 def test_bad_compare_recipes_fail_before_anything_trains(tmp_path, change, message):
     path = compare_recipe(tmp_path, **change)
@@ -407,6 +409,9 @@ def test_every_shipped_compare_recipe_runs_with_a_tiny_budget(path, tmp_path, mo
             pytest.skip(f"Fashion-MNIST not found at {FASHION_MNIST}")
         monkeypatch.setenv("GANZOO_FASHION_MNIST", str(FASHION_MNIST))
         small["data.limit"] = 64
+    elif "kind: folder" in path.read_text():
+        from tests.photos import write_shop_photos
+        small["data.path"] = write_shop_photos(tmp_path / "photos", 64)
     else:
         small["data.size"] = 64
     if any("init" in entry for entry in yaml.safe_load(path.read_text())["entries"]):

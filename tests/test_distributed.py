@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -266,3 +267,32 @@ def test_nproc_2_writes_one_run_directory_once(tmp_path, child_env):
     assert len(list((run_dir / "export").iterdir())) == 4
     assert sorted(p.name for p in (run_dir / "grids").iterdir()) == ["fakes00000000.png", "fakes00000004.png",
                                                                       "fakes00000008.png", "reals.png"]
+
+
+def test_torchrun_processes_share_one_decoded_cache_file(tmp_path, child_env):
+    """Data left on disk (memory_share 0): the first process decodes, the other waits and reads the same file,
+    and each reads its own slice of every global batch from it."""
+    from tests.photos import write_shop_photos
+    photos = write_shop_photos(tmp_path / "photos", 24)
+    recipe = tiny_recipe(tmp_path, steps=3, batch_size=4, log_every=1, checkpoint_every=3)
+    recipe["data"] = {"kind": "folder", "path": str(photos), "resolution": 16, "memory_share": 0,
+                      "cache": str(tmp_path / "data-cache")}
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(recipe))
+    torchrun("-m", "ganzoo", "run", str(recipe_file))
+    assert len(list((tmp_path / "data-cache").iterdir())) == 1  # decoded once, no partial copy left
+    info = json.loads((tmp_path / "runs" / "tiny" / "run.json").read_text())
+    assert info["sessions"][-1]["world_size"] == 2
+    assert [r["step"] for r in records(tmp_path / "runs" / "tiny")] == [1, 2, 3]
+
+
+def test_ranks_read_their_slices_of_the_global_batch_from_the_file(tmp_path):
+    images = torch.arange(30 * 3 * 2 * 2, dtype=torch.int32).remainder(251).to(torch.uint8).view(30, 3, 2, 2)
+    path = tmp_path / "images.u8"
+    images.numpy().tofile(path)
+    on_disk = ImageData(torch.from_numpy(np.memmap(path, np.uint8, "c", shape=(30, 3, 2, 2))), file=path)
+    one = BatchStream(ImageData(images), 6, 7, torch.device("cpu"))
+    ranks = [BatchStream(on_disk, 3, 7, torch.device("cpu"), rank, 2) for rank in range(2)]
+    for _ in range(12):  # 72 images: batches span the epochs of 30
+        whole = one.next()[0]
+        assert torch.equal(torch.cat([r.next()[0] for r in ranks]), whole)

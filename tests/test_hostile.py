@@ -341,13 +341,13 @@ def test_the_folder_dataset_skips_what_is_not_an_image_with_one_warning(tmp_path
 # ------------------------------------------------------------------ 4. validating without decoding
 
 def test_validate_decodes_nothing_unless_asked(tmp_path, monkeypatch):
-    from ganzoo_datasets import catalogue, folder
+    from ganzoo_datasets import _pixels, _render
 
     def no_decoding(*args):
         raise AssertionError("validate decoded an image")
 
-    monkeypatch.setattr(catalogue, "render", no_decoding)
-    monkeypatch.setattr(folder, "_read", no_decoding)
+    monkeypatch.setattr(_render, "render", no_decoding)
+    monkeypatch.setattr(_pixels, "read_image", no_decoding)
     result = runner.invoke(app, ["validate", str(REPO / "recipes" / "quickstart.yaml")])
     assert result.exit_code == 0, result.output
     assert "6,000 images; drawn when training starts" in _flat(result.stdout) and "6 classes" in _flat(result.stdout)
@@ -361,7 +361,7 @@ def test_validate_decodes_nothing_unless_asked(tmp_path, monkeypatch):
     result = runner.invoke(app, ["validate", str(recipe)])
     assert result.exit_code == 0, result.output
     assert "6 images; listed" in _flat(result.stdout) and "2 classes" in _flat(result.stdout)
-    monkeypatch.setattr(folder, "_read", lambda *args: (_ for _ in ()).throw(OSError("cannot decode")))
+    monkeypatch.setattr(_pixels, "read_image", lambda *args: (_ for _ in ()).throw(OSError("cannot decode")))
     decoded = runner.invoke(app, ["validate", str(recipe), "--data"])
     assert decoded.exit_code == 2 and "None of the 6 image file(s)" in _flat(decoded.stderr)
 

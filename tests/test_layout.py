@@ -14,7 +14,8 @@ PACKAGE = ROOT / "ganzoo"
 
 # Parts of ganzoo, lowest first; each may import itself and the parts listed for it (never a higher part).
 CONTRACT = ("ganzoo", "ganzoo.errors", "ganzoo.api", "ganzoo.losses", "ganzoo.nn", "ganzoo.fileio",
-            "ganzoo.provenance", "ganzoo.host.hookspecs")
+            "ganzoo.provenance", "ganzoo.host.hookspecs", "ganzoo.datacache", "ganzoo.datacache.cache",
+            "ganzoo.datacache.store", "ganzoo.datacache.parallel")
 ALLOWED = {
     "contract": set(),
     "ganzoo.host": {"contract"},

@@ -58,7 +58,7 @@ CASES = {
         @hookimpl
         def ganzoo_register_architectures(register):
             register(FromTheFuture)
-        """, "it targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.3"),
+        """, "it targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.4"),
 }
 
 
@@ -166,16 +166,16 @@ def test_plugins_table_shows_api_and_why_not_loaded(installed_plus):
     installed_plus("wrong-api")
     result = runner.invoke(app, ["plugins"])
     assert result.exit_code == 0
-    assert "plugin API 1.3" in result.stdout and "incompatible" in result.stdout
+    assert "plugin API 1.4" in result.stdout and "incompatible" in result.stdout
 
 
 # ------------------------------------------------------------------ API versions
 
 @pytest.mark.parametrize("declared, problem", [
-    ("1.0", None), ("1", None), (1, None), ("1.1", None), ("1.2", None), ("1.3", None),
-    ("1.4", "targets plugin API 1.4, but ganzoo 0.1.0 provides plugin API 1.3; upgrade ganzoo"),
-    ("2.0", "targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.3; upgrade ganzoo"),
-    ("0.9", "targets plugin API 0.9, but ganzoo 0.1.0 provides plugin API 1.3; install a release of the plugin"),
+    ("1.0", None), ("1", None), (1, None), ("1.1", None), ("1.2", None), ("1.3", None), ("1.4", None),
+    ("1.5", "targets plugin API 1.5, but ganzoo 0.1.0 provides plugin API 1.4; upgrade ganzoo"),
+    ("2.0", "targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.4; upgrade ganzoo"),
+    ("0.9", "targets plugin API 0.9, but ganzoo 0.1.0 provides plugin API 1.4; install a release of the plugin"),
 ])
 def test_api_compatibility_rule(declared, problem):
     plugin = type("P", (), {"GANZOO_PLUGIN_API": declared})()
@@ -192,7 +192,7 @@ def test_malformed_api_declaration_fails_with_what_to_write(declared):
         def ganzoo_register_datasets(self, register):
             pass
 
-    with pytest.warns(GanzooWarning, match="is not a plugin API version; write a string such as '1.3'"):
+    with pytest.warns(GanzooWarning, match="is not a plugin API version; write a string such as '1.4'"):
         record = create_host([P()], entry_points=False).records[0]
     assert record.status == "failed"
 
@@ -205,9 +205,11 @@ def test_undeclared_plugin_loads_as_the_first_api():
 def test_first_party_plugins_declare_the_api(host):
     installed = [r for r in host.records if r.distribution.startswith("ganzoo-")]
     assert installed and all(r.status == "loaded" for r in installed), installed
-    # Each declares the API it uses: 1.0, or 1.3 where it needs 1.3 (wgan-gp calls PhaseInputs.report_real_logits).
+    # Each declares the API it uses: 1.0, or the minor that added what it calls (wgan-gp calls
+    # PhaseInputs.report_real_logits, 1.3; the datasets use Dataset.cache, 1.4).
     apis = {r.distribution: r.api for r in installed}
-    assert set(apis.values()) <= {"1.0", "1.3"} and apis["ganzoo-wgan-gp"] == "1.3", apis
+    assert set(apis.values()) <= {"1.0", "1.3", "1.4"} and apis["ganzoo-wgan-gp"] == "1.3", apis
+    assert apis["ganzoo-datasets"] == "1.4", apis
 
 
 def test_incompatible_plugin_in_strict_mode_is_an_error(monkeypatch):

@@ -36,6 +36,7 @@ PUBLIC = {
                           "provenance_record", "read_provenance", "embed", "png_info", "xmp_packet", "describe"],
     "ganzoo.fileio": ["atomic_path", "write_bytes", "write_json", "read_safetensors", "YamlError", "parse_yaml",
                       "YAML_LIMITS"],
+    "ganzoo.datacache": ["DataCache", "CachedLoad", "cache_root", "decode_progress", "memory_limit"],  # since 1.4
     "ganzoo.testing": [
         "check_architecture", "check_training_sanity", "check_resume", "check_dataset", "check_postprocessor",
         "check_feature_extractor", "check_plugin", "ganzoo_check_architecture", "ganzoo_check_dataset",

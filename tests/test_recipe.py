@@ -31,7 +31,8 @@ def test_good_recipe_resolves_with_defaults(tmp_path, host):
     assert data["run"]["name"] == "recipe"  # defaults to the file name
     assert data["architecture"] == {"kind": "dcgan", "z_dim": 100, "width": 8, "max_width": 512, "lr": 2e-4,
                                     "conditional": False, "embed_dim": 32}
-    assert data["data"] == {"kind": "test-squares", "resolution": 16, "channels": None, "size": 8, "classes": 2}
+    assert data["data"] == {"kind": "test-squares", "resolution": 16, "channels": None, "size": 8, "classes": 2,
+                            "cache": True, "memory_share": 0.5, "decode_workers": 0}
     assert data["train"]["amp"] == "off" and data["export"]["count"] == 64
     assert resolved.providers["architecture"].startswith("ganzoo-dcgan")
     # The resolved form is itself a valid recipe (run directories are resumed from it).

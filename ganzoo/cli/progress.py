@@ -176,3 +176,28 @@ def features(title: Optional[str] = None) -> Iterator[Callable[[str, int, int], 
                 err_console.print(f"{title or 'Extracting features'}: {label} ({total:,} images)", highlight=False)
 
         yield report
+
+
+@contextlib.contextmanager
+def decoding(label: str, total: int, interval: float = 10.0) -> Iterator[Callable[[int], None]]:
+    """Progress of decoding a dataset (``ganzoo.datacache``): a bar on a terminal, a line every ``interval``
+    seconds and one at the end otherwise (stderr, so ``--json`` output stays clean)."""
+    started = time.monotonic()
+    if err_console.is_terminal:
+        bar = _bar(TextColumn(f"[bold]{label}"), console=err_console, transient=True)
+        task = bar.add_task(label, total=total)
+        with bar:
+            yield lambda done: bar.update(task, completed=done)
+    else:
+        last = [started]
+
+        def report(done: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= interval and done < total:
+                last[0] = now
+                err_console.print(f"{label}: {done:,}/{total:,} ({done / (now - started):.0f} images/s)",
+                                  highlight=False)
+
+        err_console.print(label, highlight=False)
+        yield report
+    err_console.print(f"{label}: done in {time.monotonic() - started:.1f} s", highlight=False)

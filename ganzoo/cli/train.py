@@ -82,6 +82,7 @@ def validate(recipe: Path = typer.Argument(..., help="Recipe YAML to check."), s
     from ganzoo.export import check_export, pipeline_of
     from ganzoo.recipe import build_architecture, check_data, load_data
     from ganzoo.recipe.finetune import check_finetune
+    from ganzoo.recipe.memory_check import check_memory, device_here
     resolved, host = load(recipe, set_)
     if data:
         loaded = load_data(resolved, host)
@@ -92,12 +93,14 @@ def validate(recipe: Path = typer.Argument(..., help="Recipe YAML to check."), s
         summary = f"{found.size:,} images" + "".join(f"; {note}" for note in found.notes)
     architecture = build_architecture(resolved, host, spec)
     init = check_finetune(resolved, architecture, "check")  # the parent's header and shapes, not its data
+    memory = check_memory(resolved, architecture, device_here(resolved.recipe.run.device))  # meta tensors only
     check_export(pipeline_of(resolved, host), spec, resolved.recipe.export.provenance)  # tries it on a test image
     classes = f", {spec.num_classes} classes" if spec.num_classes else ", unlabelled"
     console.print(f"[green]OK[/] {recipe}: " + ", ".join(f"{k} from {v}" for k, v in resolved.providers.items()),
                   highlight=False)
     console.print(f"Data: {summary} ({spec.channels} channel(s), {spec.resolution}x{spec.resolution}{classes}).",
                   highlight=False)
+    console.print(f"Memory: {memory.summary()}.", highlight=False)
     if init:
         parent = init.record
         console.print(f"Init: {', '.join(parent['networks'])} from {parent['checkpoint']} (step {parent['step']}, "

@@ -14,4 +14,7 @@ for module in COMMAND_MODULES:
 
 
 def main() -> None:
+    from ganzoo.cli.progress import decoding
+    from ganzoo.datacache import decode_progress
+    decode_progress.set(decoding)  # every command that decodes a dataset shows it
     app()

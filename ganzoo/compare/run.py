@@ -35,6 +35,7 @@ from ganzoo.metrics.check import MIN_PER_SIDE, check_feature_space
 from ganzoo.metrics.evaluate import LoadedExtractor, load_or_train_extractor
 from ganzoo.recipe import build_architecture, load_data
 from ganzoo.recipe.finetune import check_finetune
+from ganzoo.recipe.memory_check import check_memory
 from ganzoo.rundir import recipe_differences
 from ganzoo.runner import run_dir_of, run_recipe
 
@@ -170,7 +171,9 @@ def check_and_plan(compare: Compare, host: Host, fresh: bool, log: Log, dry_run:
             continue
         seen.add(run.entry)
         check_amp(device, run.resolved.recipe.train.amp)
-        check_finetune(run.resolved, build_architecture(run.resolved, host, data.spec), "check")
+        architecture = build_architecture(run.resolved, host, data.spec)
+        check_finetune(run.resolved, architecture, "check")
+        check_memory(run.resolved, architecture, device)
     if not fresh:
         check_existing(compare)
     loaded = ensure_extractor(compare, host, data, device, log, train=not dry_run)

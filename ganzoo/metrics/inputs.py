@@ -25,6 +25,7 @@ from ganzoo.metrics.sources import ImageSource, dataset_source, folder_source, g
 from ganzoo.metrics.stats import FeatureStats
 from ganzoo.recipe import (
     COMMON_DATA_FIELDS,
+    DATA_LOADING_FIELDS,
     DataSection,
     Document,
     check_plugin_section,
@@ -74,7 +75,7 @@ def load_dataset_spec(spec: str, host) -> tuple[ImageData, dict[str, Any]]:
 def load_recipe_data(resolved, host) -> tuple[ImageData, dict[str, Any]]:
     """A resolved recipe's data, as training saw it, and what to record about it."""
     data = load_data(resolved, host)
-    described = resolved.to_dict()["data"]
+    described = {k: v for k, v in resolved.to_dict()["data"].items() if k not in DATA_LOADING_FIELDS}
     return data, {"kind": described["kind"], "split": getattr(resolved.data_config, "split", None), "data": described}
 
 

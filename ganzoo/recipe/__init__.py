@@ -11,10 +11,11 @@
 
 It may import the contract, the host and the engine's settings; nothing that trains, evaluates or draws.
 """
-from ganzoo.recipe.build import build_architecture, check_data, load_data
+from ganzoo.recipe.build import build_architecture, cheap_spec, check_data, load_data
 from ganzoo.recipe.load import apply_overrides, load_recipe, resolve, section_fields
 from ganzoo.recipe.models import (
                                   COMMON_DATA_FIELDS,
+                                  DATA_LOADING_FIELDS,
                                   DataSection,
                                   EMASection,
                                   EvalSection,
@@ -32,8 +33,8 @@ from ganzoo.recipe.models import (
 from ganzoo.recipe.schema import recipe_schema
 from ganzoo.recipe.validation import Document, check_plugin_section, classifier_missing
 
-__all__ = ["COMMON_DATA_FIELDS", "DataSection", "Document", "EMASection", "EvalSection", "ExportSection",
-           "ExtractorSection", "InitSection", "OptimizerSection", "PluginSection", "Recipe", "ResolvedRecipe",
-           "RunSection", "Section", "TrainSection", "apply_overrides", "build_architecture", "check_data",
-           "check_plugin_section", "classifier_missing", "load_data", "load_recipe", "recipe_schema", "resolve",
-           "section_fields"]
+__all__ = ["COMMON_DATA_FIELDS", "DATA_LOADING_FIELDS", "DataSection", "Document", "EMASection", "EvalSection",
+           "ExportSection", "ExtractorSection", "InitSection", "OptimizerSection", "PluginSection", "Recipe",
+           "ResolvedRecipe", "RunSection", "Section", "TrainSection", "apply_overrides", "build_architecture",
+           "cheap_spec", "check_data", "check_plugin_section", "classifier_missing", "load_data", "load_recipe",
+           "recipe_schema", "resolve", "section_fields"]

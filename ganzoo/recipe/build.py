@@ -5,10 +5,13 @@ Every dataset also gets the channel conversion the recipe asks for.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
+from typing import Optional
 
 import torch
 
 from ganzoo.api import Architecture, DataCheck, ImageData, ImageSpec
+from ganzoo.datacache import DataCache
 from ganzoo.errors import GanzooError, RecipeError
 from ganzoo.host import Host
 from ganzoo.recipe.models import ResolvedRecipe
@@ -21,9 +24,13 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
         return images
     if have == 1 and channels == 3:
         return images.expand(-1, 3, -1, -1).contiguous()
-    if have == 3 and channels == 1:
+    if have == 3 and channels == 1:  # in chunks: the float copy of a whole large dataset would not fit
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        grey = torch.empty((len(images), 1, *images.shape[2:]), dtype=torch.uint8)
+        for start in range(0, len(images), 1024):
+            chunk = images[start:start + 1024].float()
+            grey[start:start + 1024] = (chunk * weights).sum(1, keepdim=True).round().clamp(0, 255)
+        return grey
     raise GanzooError(f"Cannot convert {have}-channel images to {channels} channels.")
 
 
@@ -38,9 +45,18 @@ def _bad_data_exits_2():
         raise RecipeError(str(exc)) from None
 
 
+def data_cache(section) -> DataCache:
+    """The decoded-data cache a data section asks for (``cache``, ``memory_share``, ``decode_workers``)."""
+    cache = getattr(section, "cache", True)
+    folder = Path(cache) if not isinstance(cache, bool) else None
+    return DataCache(folder, getattr(section, "memory_share", 0.5), getattr(section, "decode_workers", 0),
+                     enabled=cache is not False)
+
+
 def load_data(resolved: ResolvedRecipe, host: Host) -> ImageData:
     section = resolved.recipe.data
     dataset = host.datasets.get(section.kind).obj(resolved.data_config, section.resolution)
+    dataset.cache = data_cache(section)
     with _bad_data_exits_2():
         data = dataset.load()
     if not isinstance(data, ImageData):
@@ -74,6 +90,18 @@ def check_data(resolved: ResolvedRecipe, host: Host) -> DataCheck:
     if section.channels and section.channels != found.channels:
         found = DataCheck(found.size, section.channels, found.class_names, found.notes)
     return found
+
+
+def cheap_spec(resolved: ResolvedRecipe, host: Host) -> Optional[ImageSpec]:
+    """The data's shape and classes from the dataset's cheap check, or None when it has none (then only
+    ``load_data`` can tell). For checks that should refuse a recipe before its data is decoded."""
+    section = resolved.recipe.data
+    dataset = host.datasets.get(section.kind).obj(resolved.data_config, section.resolution)
+    with _bad_data_exits_2():
+        found = dataset.check()
+    if not isinstance(found, DataCheck):
+        return None
+    return ImageSpec(section.resolution, section.channels or found.channels, tuple(found.class_names))
 
 
 def build_architecture(resolved: ResolvedRecipe, host: Host, image: ImageSpec) -> Architecture:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
@@ -44,6 +45,13 @@ class DataSection(PluginSection):
     resolution: int = Field(32, ge=8, le=1024, description="Images are resized to resolution x resolution.")
     channels: Optional[Literal[1, 3]] = Field(None, description="Convert to 1 (grey) or 3 (RGB) channels; "
                                                                 "default: as stored.")
+    cache: Union[bool, Path] = Field(
+        True, description="Keep decoded images for the next run: true (the user cache folder, "
+                          "$GANZOO_DATA_CACHE or ~/.cache/ganzoo/datasets), a folder, or false (decode every time).")
+    memory_share: float = Field(
+        0.5, ge=0, le=1, description="Decoded data larger than this share of the machine's memory stays in the "
+                                     "cache file and is read batch by batch (0: always; needs the cache).")
+    decode_workers: int = Field(0, ge=0, description="Processes that decode images (0: every core).")
 
 
 class OptimizerOverride(Section):
@@ -224,7 +232,10 @@ class Recipe(Section):
     eval: EvalSection = EvalSection()
 
 
-COMMON_DATA_FIELDS = ("kind", "resolution", "channels")  # a data section's fields that are not its plugin's
+# How data is loaded, not which pixels: changing these never changes a result (resumable, not part of a protocol).
+DATA_LOADING_FIELDS = ("cache", "memory_share", "decode_workers")
+# A data section's fields that are not its plugin's.
+COMMON_DATA_FIELDS = ("kind", "resolution", "channels", *DATA_LOADING_FIELDS)
 
 
 @dataclass

@@ -27,6 +27,7 @@ INK_WIDTH = 0.022  # detail line width: about one pixel at the output resolution
 class Design:
     shape: list[Op] = field(default_factory=list)
     details: list[Op] = field(default_factory=list)
+    material: str = "fabric"  # the surface drawn above 128 px: fabric, leather or ceramic (_finish)
 
 
 def _mirror(points):
@@ -135,7 +136,7 @@ def handbag(rng: random.Random) -> Design:
     return Design(
         shape=[("ring", {"box": (0.5 - hw, top - hh, 0.5 + hw, top + hh), "width": thick}, 255),
                ("polygon", {"points": body}, 255)],
-        details=details,
+        details=details, material="leather",
     )
 
 
@@ -150,7 +151,7 @@ def mug(rng: random.Random) -> Design:
     return Design(
         shape=[("ring", {"box": (cx + bw - rw, mid - rh, cx + bw + rw, mid + rh), "width": thick}, 255),
                ("rounded", {"box": (cx - bw, top, cx + bw, bottom), "radius": 0.05}, 255)],
-        details=details,
+        details=details, material="ceramic",
     )
 
 

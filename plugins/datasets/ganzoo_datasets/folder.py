@@ -16,22 +16,23 @@ on every machine. A relative ``path`` is taken from the current directory.
 """
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
-from PIL import Image, ImageColor, ImageOps
+from PIL import Image, ImageColor
 from pydantic import Field, field_validator
 
+import ganzoo_datasets
 from ganzoo.api import DataCheck, Dataset, GanzooError, GanzooWarning, ImageData, PluginConfig
 from ganzoo_datasets._common import check_resolution
+from ganzoo_datasets._pixels import read_image, read_under
 
 DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-_SIXTEEN_BIT = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
 HEADER_SAMPLE = 32  # files whose headers `check` reads, spread evenly over the sorted list
 
 
@@ -77,28 +78,6 @@ def _walk(root: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(here, f).relative_to(root) for f in files if not f.startswith(".")]
     return sorted(found, key=lambda p: p.parts)
-
-
-def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    """Any PIL mode to RGB, with transparency flattened onto the background."""
-    if image.mode in _SIXTEEN_BIT:  # convert() would clip 16-bit grey to 255, not scale it
-        image = Image.fromarray((np.asarray(image, np.float32) / 257.0).round().clip(0, 255).astype(np.uint8), "L")
-    if "A" in image.mode or "transparency" in image.info:
-        layer = Image.new("RGBA", image.size, (*background, 255))
-        layer.alpha_composite(image.convert("RGBA"))
-        image = layer
-    return image.convert("RGB")
-
-
-def _read(path: Path, resolution: int, fit: str, background: tuple[int, int, int]) -> np.ndarray:
-    with Image.open(path) as image:
-        image.draft(None, (2 * resolution, 2 * resolution))  # JPEG: decode big photos at reduced size
-        image.load()
-        image = _to_rgb(ImageOps.exif_transpose(image), background)
-    size, lanczos = (resolution, resolution), Image.Resampling.LANCZOS
-    if fit == "pad":
-        return np.asarray(ImageOps.pad(image, size, lanczos, color=background))
-    return np.asarray(ImageOps.fit(image, size, lanczos))
 
 
 def _why(exc: Exception) -> str:
@@ -163,39 +142,54 @@ class FolderDataset(Dataset):
         names = tuple(sorted(set(classes))) if classes else ()
         return DataCheck(len(wanted), 3, names, (f"listed, headers of {len(sample)} read, none decoded",))
 
-    def load(self) -> ImageData:
+    def _fingerprint(self, root: Path, listed: list[Path] | None = None) -> dict:
+        """Everything that decides the decoded pixels and labels: each file's name, size and modification time,
+        and the settings; the decoded-data cache decodes again when any of it changes."""
         config: FolderConfig = self.config
-        resolution = self.resolution
-        root, wanted = self._listing()
-        background = ImageColor.getrgb(config.background)[:3]
-        good, arrays, bad = [], [], []
-        for rel in wanted:
+        files = []
+        for rel in listed if listed is not None else self._listing()[1]:
             try:
-                arrays.append(_read(root / rel, resolution, config.fit, background))
-                good.append(rel)
-            except Exception as exc:  # PIL raises many types for bad data; any of them means "skip this file"
-                bad.append((rel, _why(exc)))
-        if not good:
+                stat = (root / rel).stat()
+                files.append((rel.as_posix(), stat.st_size, stat.st_mtime_ns))
+            except OSError:  # vanished since listed: part of the fingerprint too
+                files.append((rel.as_posix(), -1, -1))
+        return {"plugin": f"ganzoo-datasets {ganzoo_datasets.__version__}", "root": str(root.resolve()),
+                "resolution": self.resolution, "fit": config.fit, "background": config.background,
+                "labels": config.labels, "files": files}
+
+    def load(self) -> ImageData:
+        """Every image decoded (in parallel, once: the decoded-data cache serves later runs), then labelled."""
+        config: FolderConfig = self.config
+        root, wanted = self._listing()
+        decode = functools.partial(read_under, root=root, resolution=self.resolution, fit=config.fit,
+                                   background=ImageColor.getrgb(config.background)[:3])
+
+        def labels(kept: list[int]) -> tuple:
+            classes = self._classes(root, [wanted[i] for i in kept]) if config.labels == "auto" else None
+            if classes is None:
+                return None, ()
+            names = tuple(sorted(set(classes)))
+            return torch.tensor([names.index(c) for c in classes], dtype=torch.int64), names
+
+        listings = [wanted]  # the first fingerprint uses this listing; the check after decoding lists again
+        loaded = self.cache.load(self.kind, lambda: self._fingerprint(root, listings.pop() if listings else None),
+                                 wanted, decode,
+                                 (3, self.resolution, self.resolution), labels)
+        bad = [(wanted[i], why) for i, why in loaded.skipped]
+        if not len(loaded.data):
             raise GanzooError(f"None of the {len(wanted)} image file(s) under '{root}' could be read: "
                               f"{_names(bad)}. Check that they are images PIL can open (re-save them as PNG "
                               f"or JPEG if unsure).")
         if bad:
             warnings.warn(f"Skipped {len(bad)} of {len(wanted)} image file(s) under '{root}' that could not be "
-                          f"read: {_names(bad)}. Training uses the other {len(good)}; fix or remove the "
+                          f"read: {_names(bad)}. Training uses the other {len(loaded.data)}; fix or remove the "
                           f"skipped files to silence this warning.", GanzooWarning, stacklevel=2)
-
-        images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-        classes = self._classes(root, good) if config.labels == "auto" else None
-        if classes is None:
-            return ImageData(images)
-        names = tuple(sorted(set(classes)))
-        labels = torch.tensor([names.index(c) for c in classes], dtype=torch.int64)
-        return ImageData(images, labels, names)
+        return loaded.data
 
     def prepare_image(self, path: Path) -> torch.Tensor:
         """One file as ``load`` reads each image (fit, background, size): for ``ganzoo project``."""
         config: FolderConfig = self.config
-        array = _read(Path(path), self.resolution, config.fit, ImageColor.getrgb(config.background)[:3])
+        array = read_image(Path(path), self.resolution, config.fit, ImageColor.getrgb(config.background)[:3])
         return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
     @staticmethod

@@ -6,7 +6,7 @@ from ganzoo_datasets.catalogue import CatalogueDataset
 from ganzoo_datasets.fashion_mnist import FashionMNISTDataset
 from ganzoo_datasets.folder import FolderDataset
 
-GANZOO_PLUGIN_API = "1.0"  # the plugin API this plugin is written against
+GANZOO_PLUGIN_API = "1.4"  # the plugin API this plugin is written against (1.4: Dataset.cache)
 
 
 @hookimpl

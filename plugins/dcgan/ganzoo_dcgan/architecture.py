@@ -12,7 +12,9 @@ from ganzoo import losses
 from ganzoo.api import Architecture, ImageSpec, OptimizerSettings, Phase, PhaseInputs, PluginConfig
 from ganzoo.nn import ConvDiscriminator, ConvGenerator
 
-RESOLUTIONS = (16, 28, 32, 64, 128)
+# 256 px: the same stacks with one more stage; channels halve per finer level (width at the finest),
+# so the large feature maps stay thin. 16-128 px networks are unchanged.
+RESOLUTIONS = (16, 28, 32, 64, 128, 256)
 
 
 class DCGANConfig(PluginConfig):

@@ -34,9 +34,22 @@ def test_paper_architecture_details():
     assert opt.lr == 2e-4 and opt.betas == (0.5, 0.999)
 
 
-@pytest.mark.parametrize("resolution", [20, 48, 256])
+def test_trains_a_step_at_256():
+    check_architecture(DCGAN, {"width": 4, "z_dim": 8}, resolutions=(256,), channels=(3,), batch_size=2)
+
+
+def test_channels_shrink_towards_256():
+    """One more stage than at 128 px; the finest maps stay at width, the coarse ones at max_width."""
+    arch = DCGAN(DCGANConfig(width=64), ImageSpec(256, 3))
+    g, d = arch.build_generator(), arch.build_discriminator()
+    assert [m.out_channels for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)] == \
+        [512, 512, 512, 256, 128, 64, 3]
+    assert [m.out_channels for m in d.modules() if isinstance(m, torch.nn.Conv2d)] == [64, 128, 256, 512, 512, 512, 1]
+
+
+@pytest.mark.parametrize("resolution", [20, 48, 512])
 def test_unsupported_resolution_names_the_supported_ones(resolution):
-    with pytest.raises(ValueError, match="16, 28, 32, 64, 128"):
+    with pytest.raises(ValueError, match="16, 28, 32, 64, 128, 256"):
         DCGAN(DCGANConfig(), ImageSpec(resolution, 3))
 
 

@@ -7,6 +7,11 @@ residual down-block until 8x8 (14x14 for 28 px), then adds two blocks without
 downsampling, as the paper's 32 px model does. Spectral normalisation on every
 discriminator layer; batch norm in the generator (class-conditional batch norm
 when conditional, with a projection discriminator, Miyato & Koyama 2018).
+
+Every block has ``width`` channels up to 128 px (the CIFAR model's constant width);
+feature maps larger than that halve their channels per doubling (``channels_at``),
+as the paper's ImageNet models thin out towards the image: a 256 px network's
+256x256 maps hold half the channels of its 128x128 ones.
 """
 from __future__ import annotations
 
@@ -18,6 +23,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganzoo.nn import ProjectionHead, conv_stages, spectral_norm
+
+CONSTANT_UP_TO = 128  # feature maps up to this size keep the full width (every network up to 128 px)
+
+
+def channels_at(size: int, width: int) -> int:
+    """Channels of a ``size`` x ``size`` feature map: ``width``, halved per doubling above ``CONSTANT_UP_TO``."""
+    return width if size <= CONSTANT_UP_TO else max(1, width * CONSTANT_UP_TO // size)
 
 
 def _xavier(module: nn.Module, gain: float) -> nn.Module:
@@ -97,10 +109,12 @@ class ResNetGenerator(nn.Module):
         super().__init__()
         self.base, stages = conv_stages(resolution)
         self.width = width
+        sizes = [self.base * 2 ** i for i in range(stages + 1)]  # feature map sizes, 4 (or 7) to resolution
+        ch = [channels_at(size, width) for size in sizes]
         self.project = _xavier(nn.Linear(z_dim, self.base * self.base * width), 1.0)
-        self.blocks = nn.ModuleList(UpBlock(width, width, num_classes) for _ in range(stages))
-        self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(),
-                                 _xavier(nn.Conv2d(width, channels, 3, 1, 1), 1.0), nn.Tanh())
+        self.blocks = nn.ModuleList(UpBlock(c_in, c_out, num_classes) for c_in, c_out in zip(ch[:-1], ch[1:]))
+        self.out = nn.Sequential(nn.BatchNorm2d(ch[-1]), nn.ReLU(),
+                                 _xavier(nn.Conv2d(ch[-1], channels, 3, 1, 1), 1.0), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         h = self.project(z).view(-1, self.width, self.base, self.base)  # -1, not len(z): torch.export keeps N symbolic
@@ -116,9 +130,10 @@ class ResNetDiscriminator(nn.Module):
         super().__init__()
         _, stages = conv_stages(resolution)
         downs = max(stages - 1, 1)
-        blocks = [DownBlock(channels, width, down=True, first=True)]
-        blocks += [DownBlock(width, width, down=True) for _ in range(downs - 1)]
-        blocks += [DownBlock(width, width, down=False) for _ in range(2)]
+        ch = [channels_at(resolution // 2 ** i, width) for i in range(downs)]  # each down-block's conv size
+        blocks = [DownBlock(channels, ch[0], down=True, first=True)]
+        blocks += [DownBlock(c_in, c_out, down=True) for c_in, c_out in zip(ch[:-1], ch[1:])]
+        blocks += [DownBlock(ch[-1], width, down=False), DownBlock(width, width, down=False)]
         self.blocks = nn.Sequential(*blocks)
         self.head = ProjectionHead(width, num_classes, sn=True)
 

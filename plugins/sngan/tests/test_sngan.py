@@ -87,6 +87,22 @@ def test_shapes_large_resolutions(resolution):
     assert fake.shape == (2, 1, resolution, resolution) and arch.build_discriminator()(fake).shape == (2,)
 
 
+def test_trains_a_step_at_256():
+    check_architecture(SNGAN, {"g_width": 8, "d_width": 8, "z_dim": 8}, resolutions=(256,), channels=(3,),
+                       batch_size=2)
+
+
+def test_maps_above_128_px_halve_their_channels():
+    """Constant width up to 128 px (the CIFAR model); the 256 x 256 maps get half of it, in G and in D."""
+    arch = SNGAN(SNGANConfig(g_width=64, d_width=32, z_dim=8), ImageSpec(256, 3))
+    g, d = arch.build_generator(), arch.build_discriminator()
+    assert [b.conv2.out_channels for b in g.blocks] == [64, 64, 64, 64, 64, 32]
+    assert g.out[2].in_channels == 32
+    assert [b.conv1.out_channels for b in d.blocks] == [16, 32, 32, 32, 32, 32, 32]
+    small = SNGAN(SNGANConfig(g_width=64, d_width=32, z_dim=8), ImageSpec(128, 3))
+    assert {b.conv2.out_channels for b in small.build_generator().blocks} == {64}
+
+
 @pytest.mark.parametrize("resolution", [20, 48])
 def test_unsupported_resolution_names_the_supported_ones(resolution):
     with pytest.raises(ValueError, match="16, 32, 64, 128"):

@@ -22,7 +22,7 @@ from ganzoo import losses
 from ganzoo.api import Architecture, ImageSpec, OptimizerSettings, Phase, PhaseInputs, PluginConfig
 from ganzoo_stylegan_lite.networks import Discriminator, Generator
 
-RESOLUTIONS = (16, 32, 64, 128)
+RESOLUTIONS = (16, 32, 64, 128, 256, 512)  # above 128 px the channels follow StyleGAN2 (networks.py)
 
 # Sizes by preset; any field set in the recipe wins. "paper" is StyleGAN2's config F widths.
 PRESETS: dict[str, dict[str, int]] = {

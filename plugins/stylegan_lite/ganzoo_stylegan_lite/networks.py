@@ -17,10 +17,16 @@ from ganzoo_stylegan_lite.layers import (
     normalize_2nd_moment,
 )
 
+# Above 128 px, StyleGAN2's own schedule (channel_base 32768: 128 channels at 256, 64 at 512) caps the channels too,
+# so the "paper" preset does not run 512 channels at 512 x 512. Networks up to 128 px are as they always were.
+CHANNEL_BASE, CAPPED_ABOVE = 32768, 128
+
 
 def channels_at(resolution: int, final: int, width: int, max_width: int) -> int:
-    """Feature channels at ``resolution``: ``width`` at the final resolution, doubling per halving, capped."""
-    return min(width * final // resolution, max_width)
+    """Feature channels at ``resolution``: ``width`` at the final resolution, doubling per halving, capped
+    (by ``max_width``, and above 128 px by StyleGAN2's ``32768 / resolution``)."""
+    channels = min(width * final // resolution, max_width)
+    return min(channels, CHANNEL_BASE // resolution) if resolution > CAPPED_ABOVE else channels
 
 
 class MappingNetwork(nn.Module):

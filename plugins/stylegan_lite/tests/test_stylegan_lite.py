@@ -89,6 +89,20 @@ def test_truncation_pulls_towards_the_mean_and_eval_is_deterministic():
         arch.generate(G, z, truncation=1.5)
 
 
+@pytest.mark.parametrize("resolution", [256, 512])
+def test_trains_a_step_at_high_resolution(resolution):
+    check_architecture(StyleGANLite, {"preset": "tiny", "width": 4, "max_width": 8}, resolutions=(resolution,),
+                       channels=(3,), batch_size=2)
+
+
+def test_channels_above_128_px_follow_stylegan2():
+    """StyleGAN2's 32768 / resolution caps the large maps: 128 channels at 256 px, 64 at 512, even for "paper"."""
+    from ganzoo_stylegan_lite.networks import channels_at
+    assert [channels_at(r, 512, 512, 512) for r in (512, 256, 128, 64)] == [64, 128, 512, 512]
+    assert [channels_at(r, 128, 512, 512) for r in (128, 64)] == [512, 512]  # 128 px "paper" as it always was
+    assert [channels_at(r, 512, 64, 256) for r in (512, 256, 128, 64)] == [64, 128, 256, 256]  # "small"
+
+
 def test_unsupported_resolution():
     with pytest.raises(ValueError, match="16, 32, 64, 128"):
         StyleGANLite(StyleGANLiteConfig(), ImageSpec(28, 1))

@@ -57,3 +57,7 @@ def test_training_is_sane():
     records = check_training_sanity(WGANGP, {"width": 8, "z_dim": 16}, steps=12)
     assert all(r["D/gradient_penalty"] >= 0 for r in records)
     assert records[-1]["images_seen"] == 12 * 5 * 16  # five critic batches per step
+
+
+def test_trains_a_step_at_256():
+    check_architecture(WGANGP, {"width": 4, "z_dim": 8}, resolutions=(256,), channels=(3,), batch_size=2)
