@@ -20,7 +20,8 @@ from tests.conftest import train_tiny_catalogue_runs
 runner = CliRunner()
 
 ARCHITECTURES = {"sg": "{kind: stylegan-lite, preset: tiny}",
-                 "dc": "{kind: dcgan, width: 8, z_dim: 16, conditional: true}"}
+                 "dc": "{kind: dcgan, width: 8, z_dim: 16, conditional: true}",
+                 "sgc": "{kind: stylegan-lite, preset: tiny, conditional: true}"}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,9 @@ def test_project_writes_latents_reconstructions_and_scores(runs, tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.stdout)
     assert manifest == json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "ganzoo-manifest-1" and manifest["command"] == "project"
+    assert manifest["run"]["dir"] == str(run_dirs["sg"]) and manifest["run"]["generator"] == "generator_ema"
+    assert manifest["run"]["architecture"] == "stylegan-lite" and manifest["features"]["kind"] == "discriminator"
     assert manifest["space"] == "w+" and manifest["count"] == 3 and manifest["inverter"]["kind"] == "optimize"
     assert manifest["inverter"]["config"]["steps"] == 5 and manifest["feature_space"] == "discriminator blocks"
     assert [row["name"] for row in manifest["images"]] == ["photos/p0.png", "photos/p1.png", "photos/p2.png"]
@@ -144,6 +148,68 @@ def test_encoder_train_then_project_in_one_pass(runs, tmp_path):
     assert result.exit_code == 2 and "was trained for run" in " ".join(result.output.split())
     result = runner.invoke(app, ["encoder", "train", str(run_dirs["sg"]), "--inverter", "optimize"])
     assert result.exit_code == 2 and "not trainable" in result.output
+
+
+def test_domain_features_need_a_trained_extractor_then_serve_as_the_perceptual_space(runs, tmp_path, monkeypatch):
+    _, run_dirs, photos = runs
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    result = project(run_dirs["sg"], photos, "--out", tmp_path / "d", "--steps", 2, "--features", "domain")
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"ganzoo features train domain {run_dirs['sg']}" in message, result.output
+    assert not (tmp_path / "d").exists()
+    result = project(run_dirs["sg"], photos, "--out", tmp_path / "d", "--features", "inception")
+    assert result.exit_code == 2 and "no feature maps" in " ".join(result.output.split())
+    trained = runner.invoke(app, ["features", "train", "domain", str(run_dirs["sg"])])
+    assert trained.exit_code == 0, trained.output
+    result = project(run_dirs["sg"], photos, "--out", tmp_path / "d", "--steps", 2, "--features", "domain", "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["feature_space"] == "domain CNN" and manifest["features"]["kind"] == "domain"
+    assert len(manifest["features"]["weights_sha256"]) == 64
+    same = project(run_dirs["sg"], photos, "--out", tmp_path / "s", "--steps", 2, "--json")
+    # another space, so other losses and other distances (the PSNR is measured the same way in both)
+    assert json.loads(same.stdout)["mean_feature_distance"] != manifest["mean_feature_distance"]
+    result = runner.invoke(app, ["encoder", "train", str(run_dirs["sg"]), "--steps", 2, "-o", "width=4",
+                                 "-o", "batch_size=2", "--features", "domain", "--out", tmp_path / "e.safetensors",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["features"]["space"] == "domain CNN"
+    from ganzoo.fileio import read_safetensors
+    assert read_safetensors(tmp_path / "e.safetensors")[1]["features"] == "domain CNN"
+
+
+def test_domain_feature_maps_are_differentiable_and_per_image(tmp_path, monkeypatch):
+    from ganzoo.api import ImageData
+    from ganzoo_features.domain import DomainConfig, DomainExtractor
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    data = ImageData(torch.randint(0, 256, (24, 3, 16, 16), generator=g, dtype=torch.uint8))
+    extractor = DomainExtractor(DomainConfig(epochs=1, batch_size=8), "cpu")
+    extractor.train(data, log=lambda line: None)
+    extractor.load(data)
+    images = (torch.rand(3, 3, 16, 16, generator=g) * 2 - 1).requires_grad_(True)
+    maps = extractor.feature_maps(images)
+    assert [m.shape[-1] for m in maps] == [16, 8, 4, 2] and extractor.perceptual
+    maps[-1].sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    alone = extractor.feature_maps(images[:1].detach())
+    assert torch.allclose(alone[-1], maps[-1][:1].detach(), atol=1e-5)  # eval mode: no batch statistics
+
+
+def test_a_conditional_encoder_starts_from_the_mean_w_of_the_image_class(runs, tmp_path):
+    from ganzoo_inverters.encoder import _bases, _predict
+    _, run_dirs, photos = runs
+    result = runner.invoke(app, ["encoder", "train", str(run_dirs["sgc"]), "--steps", 2, "-o", "width=4",
+                                 "-o", "batch_size=2", "--real"])
+    assert result.exit_code == 0, result.output
+    run, _ = open_run(run_dirs["sgc"], default_host(), torch.device("cpu"))
+    bases = _bases(run, "w+")
+    assert bases.shape == (6, 32) and not torch.allclose(bases[0], bases[5])
+    offsets = lambda images: torch.zeros(len(images), 6, 32)  # noqa: E731 - an encoder that predicts no offset
+    codes = _predict(offsets, bases, torch.zeros(2, 3, 16, 16), torch.tensor([5, 0]))
+    assert torch.equal(codes[0, 3], bases[5]) and torch.equal(codes[1, 0], bases[0])
+    result = project(run_dirs["sgc"], photos, "--out", tmp_path / "c", "--inverter", "encoder", "--class", "mug")
+    assert result.exit_code == 0, result.output
 
 
 class WrongShape:

@@ -167,7 +167,39 @@ def test_directions_into_a_folder_of_their_own(runs, tmp_path):
     assert result.exit_code == 0 and "Wrote 32 directions in w" in result.stdout
     hint = " ".join(result.stdout.split())  # a file outside the run directory must be named when applying them
     assert f"--directions {tmp_path / 'd' / 'directions.safetensors'} --edit d0=3" in hint
-    assert json.loads((tmp_path / "d" / "manifest.json").read_text())["files"][0]["path"] == "directions.safetensors"
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert manifest["files"][0]["path"] == "directions.safetensors" and manifest["command"] == "directions"
+    run_id = json.loads((run["sg"] / "run.json").read_text())["run_id"]
+    assert manifest["run"] == {"id": run_id, "dir": str(run["sg"]), "step": 2, "generator": "generator_ema",
+                               "architecture": "stylegan-lite", "recipe_digest": manifest["run"]["recipe_digest"]}
+
+
+def test_z_latents_of_another_run_only_with_any_run(runs, tmp_path):
+    _, run = runs
+    dc = loaded(run["dc"])
+    this = json.loads((run["dc"] / "run.json").read_text())["run_id"]
+    foreign = seed_latents(dc.architecture, 0, 2, "another-run")
+    path = write_latents(tmp_path / "z.safetensors", foreign)
+    result = generate(run["dc"], "--out", tmp_path / "no", "--latents", path)
+    message = " ".join(result.stderr.split())
+    assert result.exit_code == 2 and "z latents of run another-run, but this is run " + this in message
+    assert "--any-run" in message and not (tmp_path / "no").exists()
+    result = generate(run["dc"], "--out", tmp_path / "yes", "--latents", path, "--any-run")
+    assert result.exit_code == 0, result.output
+    assert read_provenance(tmp_path / "yes" / "000000.png").record["variant"]["any_run"] is True
+    manifest = json.loads((tmp_path / "yes" / "manifest.json").read_text())
+    assert manifest["run"]["id"] == this and manifest["variant"]["any_run"] is True
+    # the same z through this run's generator: the numbers are used as they are
+    again = loaded(run["dc"])
+    with torch.no_grad():
+        image = again.architecture.generate(again.generator, foreign.latents[:1])
+    expected = image[0].add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(pixels(tmp_path / "yes" / "000000.png"), expected.astype(int))
+    sg = loaded(run["sg"])
+    w_other = write_latents(tmp_path / "w.safetensors",
+                            Latents(torch.randn(2, sg.architecture.config.w_dim), "w", "another-run", "stylegan-lite"))
+    result = generate(run["sg"], "--out", tmp_path / "w", "--latents", w_other, "--any-run")
+    assert result.exit_code == 2 and "not even with --any-run" in " ".join(result.stderr.split())
 
 
 def test_bad_requests_exit_2_and_write_nothing(runs, tmp_path):

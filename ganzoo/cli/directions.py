@@ -21,7 +21,7 @@ def directions(run_dir: Path = typer.Argument(..., help="A run directory with a 
     """Find editing directions without labels (SeFa, Shen & Zhou 2021): the eigenvectors of the generator's first
     latent-reading weights, strongest first, named d0, d1, ... (docs/variants.md)."""
     from ganzoo.engine.device import pick_device
-    from ganzoo.export.manifest import write_manifest
+    from ganzoo.export.manifest import loaded_run_section, write_manifest
     from ganzoo.export.sefa import FILE_NAME, sefa, write_directions
     from ganzoo.rundir import load_run
     loaded = load_run(run_dir, plugin_host(), pick_device("cpu"), prefer_ema=not raw)
@@ -29,8 +29,7 @@ def directions(run_dir: Path = typer.Argument(..., help="A run directory with a 
     folder = out or loaded.run_dir.path
     path = write_directions(folder / FILE_NAME, found)
     if out is not None:  # a folder of its own gets a manifest; the run directory has run.json
-        write_manifest(folder, "directions", [FILE_NAME], {"run_id": found.run_id, "step": loaded.step,
-                                                           "generator": loaded.which})
+        write_manifest(folder, "directions", [FILE_NAME], loaded_run_section(loaded), {"space": found.space})
     share = (found.eigenvalues / found.eigenvalues.sum()).tolist()
     summary = {"file": str(path), "space": found.space, "directions": len(found.names), "kind": found.kind,
                "run_id": found.run_id, "step": loaded.step, "generator": loaded.which,

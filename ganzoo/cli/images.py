@@ -51,7 +51,9 @@ def generate(run_dir: Optional[Path] = typer.Argument(None, help="A run director
              edit: Optional[List[str]] = typer.Option(None, "--edit", help="NAME=STRENGTH (repeatable): move along a "
                                                       "direction from `ganzoo directions RUN`, e.g. d0=3."),
              directions: Optional[Path] = typer.Option(None, "--directions", help="Directions file for --edit "
-                                                       "(default: directions.safetensors in the run directory).")):
+                                                       "(default: directions.safetensors in the run directory)."),
+             any_run: bool = typer.Option(False, "--any-run", help="Accept z latents of another run of the same "
+                                          "architecture as plain random numbers (they then draw other images).")):
     """Write images from a run's (EMA) generator, or from an exported ONNX file: PNGs, or what --postprocess makes.
 
     From latents (--latents), along a path (--interpolate), with mixed styles (--mix) or edited (--edit):
@@ -64,7 +66,7 @@ def generate(run_dir: Optional[Path] = typer.Argument(None, help="A run director
     if (run_dir is None) == (onnx is None):
         raise UsageError("Give either a run directory or --onnx FILE (an exported generator), not "
                          + ("both." if run_dir else "neither."))
-    request = VariantRequest(latents, interpolate, frames, mix, layers, list(edit or []), directions)
+    request = VariantRequest(latents, interpolate, frames, mix, layers, list(edit or []), directions, any_run)
     pipeline = load_pipeline(postprocess, plugin_host()) if postprocess else Pipeline()
     if onnx is not None:
         if request.active:
@@ -96,7 +98,7 @@ def _generate_variants(loaded, request, n: int, seed: int, labels, truncation: O
                        out: Path, pipeline, meta: dict, provenance: bool, workers: Optional[int]) -> None:
     """--latents, --interpolate, --mix, --edit: planned (and refused) first, then written like any generated image."""
     from ganzoo.export import write_images
-    from ganzoo.export.manifest import write_manifest
+    from ganzoo.export.manifest import loaded_run_section, write_manifest
     from ganzoo.export.sheets import write_animation, write_sheet
     from ganzoo.export.variant_plan import plan_variants
     from ganzoo.export.variants import render_batches
@@ -117,9 +119,8 @@ def _generate_variants(loaded, request, n: int, seed: int, labels, truncation: O
         made.append(write_sheet(written, plan.columns, out / plan.sheet, record, plan.blanks).name)
     if plan.animate:
         made.append(write_animation(written, out / "interpolation", record).name)
-    write_manifest(out, "generate", made, {"run_id": meta["run_id"], "step": loaded.step, "generator": loaded.which,
-                                           "space": plan.latents.space, "variant": plan.details,
-                                           "latents": plan.latents.names})
+    write_manifest(out, "generate", made, loaded_run_section(loaded),
+                   {"space": plan.latents.space, "variant": plan.details, "latents": plan.latents.names})
     console.print(f"Wrote {len(written)} images{' and ' + ', '.join(made[len(written):]) if plan.sheet else ''} "
                   f"from {loaded.which} at step {loaded.step} to {out}", highlight=False, soft_wrap=True)
 

@@ -16,6 +16,9 @@ InverterOpt = typer.Option("optimize", "--inverter", help="Inverter kind (`ganzo
                                                           "(gradient descent), encoder (needs `ganzoo encoder train`).")
 OptionOpt = typer.Option(None, "--option", "-o", help="Inverter option name=value (repeatable), e.g. -o lr=0.05.")
 SeedOpt = typer.Option(0, "--seed", min=0, help="Seeds the inverter's random draws: same seed, same latents.")
+FeaturesOpt = typer.Option("discriminator", "--features", help="The perceptual space of the loss and the score: "
+                           "discriminator (the run's own) or a trained perceptual extractor, e.g. domain "
+                           "(`ganzoo features train domain RUN` first).")
 
 
 def _inverter(kind: str, options: list[str], shortcuts: dict[str, Any]):
@@ -37,16 +40,22 @@ def _inverter(kind: str, options: list[str], shortcuts: dict[str, Any]):
     return provider.obj(config)
 
 
-def _open(run_dir: Path, device: str, raw: bool):
+def _open(run_dir: Path, device: str, raw: bool, features: str):
+    """The run as inverters see it, measuring in the ``--features`` space; and that space's protocol."""
     from ganzoo.engine.device import pick_device
     from ganzoo.errors import GanzooError
+    from ganzoo.inversion.feature_space import DISCRIMINATOR, extractor_space, use_space
     from ganzoo.inversion.runview import open_run
     try:
-        return open_run(run_dir, plugin_host(), pick_device(device), prefer_ema=not raw)
+        run, loaded = open_run(run_dir, plugin_host(), pick_device(device), prefer_ema=not raw)
     except UsageError:
         raise
     except GanzooError as exc:  # not a run directory, or no checkpoint yet: the user's input
         raise UsageError(str(exc)) from None
+    if features == DISCRIMINATOR:
+        return run, loaded, {"kind": DISCRIMINATOR, "space": run.feature_space}
+    space = extractor_space(plugin_host(), features, run.load_data(), run.device, str(run_dir))
+    return use_space(run, space), loaded, {"kind": features, **space.protocol}
 
 
 @exit_on_user_error
@@ -66,6 +75,7 @@ def project(run_dir: Path = typer.Argument(..., help="A run directory with a che
             batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images inverted together."),
             seed: int = SeedOpt,
             raw: bool = typer.Option(False, "--raw", help="Invert into the raw generator instead of the EMA one."),
+            features: str = FeaturesOpt,
             force: bool = typer.Option(False, "--force", help="Replace an earlier projection in --out."),
             provenance: bool = typer.Option(True, "--provenance/--no-provenance",
                                             help="Label reconstructions AI-generated (machine-readable)."),
@@ -74,6 +84,7 @@ def project(run_dir: Path = typer.Argument(..., help="A run directory with a che
     reconstructions, the prepared targets, a comparison sheet and per-image PSNR and feature distance."""
     from ganzoo.export.generate import labels_of_class
     from ganzoo.export.manifest import FILE_NAME as MANIFEST
+    from ganzoo.export.manifest import loaded_run_section
     from ganzoo.inversion.inputs import find_images, prepare_images, run_dataset
     from ganzoo.inversion.project import invert_all, write_projection
     chosen = _inverter(inverter, option or [], {"space": space, "steps": steps, "refine_steps": refine})
@@ -81,7 +92,7 @@ def project(run_dir: Path = typer.Argument(..., help="A run directory with a che
         raise UsageError(f"{out} already holds a projection ({MANIFEST}); choose another --out or pass --force to "
                          f"replace it.")
     files = find_images(images)
-    run, loaded = _open(run_dir, device, raw)
+    run, loaded, feature_protocol = _open(run_dir, device, raw, features)
     architecture = run.architecture
     labels = None
     if architecture.conditional:
@@ -96,11 +107,9 @@ def project(run_dir: Path = typer.Argument(..., help="A run directory with a che
                                   architecture.image.channels)
     with progress.features(f"project ({chosen.kind})") as report:
         found = invert_all(run, chosen, targets, labels, batch_size, seed, report)
-    info = loaded.run_dir.read_info()
-    facts = {"seed": seed, "generator": loaded.which, "prepared": how, "run_dir": str(loaded.run_dir.path),
-             "recipe_digest": info.get("recipe_digest") or loaded.resolved.digest()}
-    manifest = write_projection(out, run, chosen, targets, [name for _, name in files], labels, found, facts,
-                                provenance)
+    facts = {"seed": seed, "prepared": how, "features": feature_protocol}
+    manifest = write_projection(out, run, chosen, targets, [name for _, name in files], labels, found,
+                                loaded_run_section(loaded), facts, provenance)
     if as_json:
         typer.echo(json.dumps(manifest, indent=2))
         return
@@ -112,7 +121,7 @@ def project(run_dir: Path = typer.Argument(..., help="A run directory with a che
         table.add_row(row["name"], f"{row['psnr']:.2f}", f"{row['feature_distance']:.4f}")
     console.print(table)
     say(f"Mean PSNR {manifest['mean_psnr']:.2f} dB, feature distance {manifest['mean_feature_distance']:.4f} "
-        f"({manifest['feature_space'] or 'no feature space: the discriminator names no blocks'}); "
+        f"(in {manifest['feature_space'] or 'no feature space: the discriminator names no blocks'}); "
         f"{manifest['seconds_per_image']:.3f} s per image. Wrote {out} (latents.safetensors, reconstructions/, "
         f"comparison.png, {MANIFEST}).")
 
@@ -127,7 +136,7 @@ def encoder_train(run_dir: Path = typer.Argument(..., help="A run directory with
                                                       "images (default: generated ones only)."),
                   option: Optional[List[str]] = OptionOpt, seed: int = SeedOpt,
                   raw: bool = typer.Option(False, "--raw", help="Train for the raw generator instead of the EMA one."),
-                  device: str = DeviceOption, as_json: bool = JsonOption):
+                  features: str = FeaturesOpt, device: str = DeviceOption, as_json: bool = JsonOption):
     """Train an encoder (a trainable inverter) for one run's generator, on its own samples and optionally the
     run's real images; `ganzoo project --inverter encoder` then inverts in one forward pass."""
     import torch
@@ -135,17 +144,18 @@ def encoder_train(run_dir: Path = typer.Argument(..., help="A run directory with
     if not chosen.trainable:
         raise UsageError(f"Inverter '{inverter}' is not trainable; `ganzoo project --inverter {inverter}` uses it "
                          f"as it is.")
-    run, _ = _open(run_dir, device, raw)
+    run, _, feature_protocol = _open(run_dir, device, raw, features)
     target = out or chosen.trained_file(run)
     torch.manual_seed(seed)
     with progress.features(f"train {chosen.kind}") as report:
         summary = chosen.train(run, target, lambda done, total: report("steps", done, total))
-    summary = {"run_id": run.run_id, "step": run.step, "seed": seed, **summary}
+    summary = {"run_id": run.run_id, "step": run.step, "seed": seed, "features": feature_protocol, **summary}
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
     say(f"Trained '{chosen.kind}' for run {run.run_id} (step {run.step}) and wrote {target}: "
-        + ", ".join(f"{k} {v}" for k, v in summary.items() if k not in ("run_id", "step", "file")) + ".")
+        + ", ".join(f"{k} {v}" for k, v in summary.items() if k not in ("run_id", "step", "file", "features"))
+        + f"; feature space: {feature_protocol.get('space') or 'none'}.")
 
 
 def register(app: typer.Typer) -> None:

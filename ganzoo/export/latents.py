@@ -84,7 +84,7 @@ def read_latents(path: str | Path) -> Latents:
 
 def check_latents_for(latents: Latents, architecture: Architecture, run_id: Optional[str], source: str) -> None:
     """Refuse latents made for another architecture, or in a space this one lacks (UsageError, exit 2).
-    Another run of the same kind is allowed (its latents are meaningful there too, only not the same images)."""
+    Whether another run of the same kind is accepted is the caller's rule (``variants.checked_latents``)."""
     if latents.kind and latents.kind != architecture.kind:
         raise UsageError(f"{source} holds latents of a '{latents.kind}' generator (run {latents.run_id}); this run is "
                          f"'{architecture.kind}'. Project the images with this run instead (`ganzoo project`).")

@@ -38,6 +38,7 @@ class VariantRequest:
     layers: str = "fine"
     edits: list[str] = field(default_factory=list)
     directions: Optional[Path] = None
+    any_run: bool = False            # z latents of another run of the same kind, as plain random numbers
 
     @property
     def active(self) -> bool:
@@ -66,17 +67,19 @@ def plan_variants(request: VariantRequest, architecture: Architecture, generator
     details: dict[str, Any] = {}
     plan = None
     if request.interpolate:
-        a, b = (latent_source(text, architecture, generator, run_id, "--interpolate", labels)
+        a, b = (latent_source(text, architecture, generator, run_id, "--interpolate", labels, request.any_run)
                 for text in request.interpolate)
         base = interpolate(a, b, request.frames, architecture, generator)
         details["interpolation"] = {"from": request.interpolate[0], "to": request.interpolate[1],
                                     "frames": request.frames, "path": "slerp" if base.space == "z" else "lerp"}
         plan = VariantPlan(base, details, "strip", request.frames, animate=True)
     elif request.latents:
-        base = checked_latents(request.latents, architecture, generator, run_id, "--latents")
+        base = checked_latents(request.latents, architecture, generator, run_id, "--latents", request.any_run)
         details["latents_file"] = request.latents.name
     else:
         base = seed_latents(architecture, seed, count, run_id, labels)
+    if request.any_run:
+        details["any_run"] = True  # the record says z codes may have come from another run
     if request.mix:
         plan = _mixing(request, base, architecture, generator, run_id, details)
     plan = plan or VariantPlan(base, details)
@@ -89,7 +92,7 @@ def _mixing(request: VariantRequest, base: Latents, architecture: Architecture, 
             run_id: Optional[str], details: dict[str, Any]) -> VariantPlan:
     """Row 0: the style sources; then per base latent: itself, then mixed with each source (a grid)."""
     groups = [g.strip() for g in request.layers.split(",") if g.strip()]
-    parts = [latent_source(text.strip(), architecture, generator, run_id, "--mix")
+    parts = [latent_source(text.strip(), architecture, generator, run_id, "--mix", any_run=request.any_run)
              for text in request.mix.split(",") if text.strip()]
     if not parts:
         raise UsageError("--mix: give latents files (FILE or FILE:INDEX) or seeds, comma-separated.")

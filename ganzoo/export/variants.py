@@ -35,16 +35,21 @@ def seed_latents(architecture: Architecture, seed: int, count: int, run_id: Opti
 
 
 def checked_latents(path: Path, architecture: Architecture, generator: nn.Module, run_id: Optional[str],
-                    option: str) -> Latents:
-    """A latents file made for this run: its architecture kind, a space and shape it has; w and w+ codes
-    only from this very run (another run's mapping gives them other meanings; z codes travel)."""
+                    option: str, any_run: bool = False) -> Latents:
+    """A latents file made for this run: its architecture kind, a space and shape it has, and this very run's id
+    (a latent only means something to the generator it came from). ``any_run`` also takes z codes of another run
+    of the same kind, as plain random numbers: they then give other images than the ones they came from."""
     latents = read_latents(path)
     source = f"{option} {path}"
     check_latents_for(latents, architecture, run_id, source)
-    if latents.space != "z" and latents.run_id and run_id and latents.run_id != run_id:
+    foreign = bool(latents.run_id and run_id and latents.run_id != run_id)
+    if foreign and not (any_run and latents.space == "z"):
+        plain = (" or pass --any-run to use these z codes as plain random numbers (other images than the ones "
+                 "they came from)." if latents.space == "z" else " w and w+ codes cannot be reused elsewhere, "
+                 "not even with --any-run.")
         raise UsageError(f"{source} holds {latents.space} latents of run {latents.run_id}, but this is run {run_id}: "
-                         f"w and w+ codes only mean something to the mapping network they came from. Project the "
-                         f"images with this run (`ganzoo project`), or use z latents.")
+                         f"a latent only means something to the generator it came from, so here it would draw "
+                         f"another image. Project the images with this run (`ganzoo project`),{plain}")
     expected = _shape(architecture, generator, latents.space)
     if tuple(latents.latents.shape[1:]) != expected:
         raise UsageError(f"{source} holds {latents.space} latents of shape {tuple(latents.latents.shape[1:])} per "
@@ -58,7 +63,7 @@ def checked_latents(path: Path, architecture: Architecture, generator: nn.Module
 
 
 def latent_source(text: str, architecture: Architecture, generator: nn.Module, run_id: Optional[str],
-                  option: str, labels: Optional[torch.Tensor] = None) -> Latents:
+                  option: str, labels: Optional[torch.Tensor] = None, any_run: bool = False) -> Latents:
     """``SEED`` (that seed's first image), ``FILE`` (every latent in it) or ``FILE:INDEX`` (one of them)."""
     if text.isdigit():
         return seed_latents(architecture, int(text), 1, run_id, labels)
@@ -66,7 +71,7 @@ def latent_source(text: str, architecture: Architecture, generator: nn.Module, r
     match = re.fullmatch(r"(.+):(\d+)", text)
     if not path.is_file() and match:
         path, index = Path(match.group(1)), int(match.group(2))
-    latents = checked_latents(path, architecture, generator, run_id, option)
+    latents = checked_latents(path, architecture, generator, run_id, option, any_run)
     if index is None:
         return latents
     if index >= len(latents):

@@ -3,8 +3,9 @@
 The folder holds ``latents.safetensors`` (the latents file, ``ganzoo.export.latents``), ``reconstructions/``
 (generated, so labelled AI-generated like every generated image), ``targets/`` (the images as prepared, what
 was compared against), ``comparison.png`` (target above reconstruction, column by column) and
-``manifest.json`` (run, inverter and its config, space, per-image PSNR and feature distance, timings, and each
-file's size and SHA-256; written last, so a folder with a manifest is a finished one).
+``manifest.json`` (``ganzoo.export.manifest``'s format: the run, then the inverter and its config, space,
+feature space, per-image PSNR and feature distance, timings, and each file's size and SHA-256; written last, so
+a folder with a manifest is a finished one).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ganzoo.engine.images import save_grid, to_pil
 from ganzoo.errors import GanzooError
 from ganzoo.export import write_images
 from ganzoo.export.latents import Latents, synthesise, write_latents
+from ganzoo.export.manifest import FILE_NAME as MANIFEST
 from ganzoo.export.manifest import write_manifest
 from ganzoo.fileio import atomic_path
 
@@ -77,15 +79,16 @@ def invert_all(run: InversionRun, inverter: Inverter, images: torch.Tensor, labe
 
 
 def write_projection(out: Path, run: InversionRun, inverter: Inverter, images: torch.Tensor, names: list[str],
-                     labels: Optional[torch.Tensor], found: dict[str, Any], facts: dict[str, Any],
-                     provenance: bool = True) -> dict[str, Any]:
-    """Write the folder (each file atomically, the manifest last) and return the manifest."""
+                     labels: Optional[torch.Tensor], found: dict[str, Any], run_record: dict[str, Any],
+                     facts: dict[str, Any], provenance: bool = True) -> dict[str, Any]:
+    """Write the folder (each file atomically, the manifest last) and return the manifest; ``run_record``: its
+    ``run`` section (``ganzoo.export.manifest.run_section``)."""
     out.mkdir(parents=True, exist_ok=True)
     label_list = None if labels is None else [int(v) for v in labels]
     write_latents(out / "latents.safetensors", Latents(found["latents"], found["space"], run.run_id,
                                                        run.architecture.kind, label_list, names))
     meta = {"run_id": run.run_id, "kind": run.architecture.kind, "seed": facts.get("seed"),
-            "recipe_digest": facts.get("recipe_digest"), "inverter": inverter.kind}
+            "recipe_digest": run_record.get("recipe_digest"), "inverter": inverter.kind}
     batches = [(0, found["reconstructions"], labels)]
     written = write_images(batches, out / "reconstructions", [], meta, run.image.class_names, provenance=provenance)
     (out / "targets").mkdir(exist_ok=True)
@@ -106,10 +109,9 @@ def write_projection(out: Path, run: InversionRun, inverter: Inverter, images: t
                   "psnr": round(float(found["psnr"][i]), 3),
                   "feature_distance": round(float(found["feature_distance"][i]), 6)} for i, name in enumerate(names)]
     manifest = {
-        **facts, "run_id": run.run_id, "step": run.step, "architecture": run.architecture.kind,
-        "inverter": {"kind": inverter.kind, "config": inverter.config.model_dump(mode="json")},
+        **facts, "inverter": {"kind": inverter.kind, "config": inverter.config.model_dump(mode="json")},
         "space": found["space"], "count": len(names), "latents": "latents.safetensors",
-        "feature_space": "discriminator blocks" if run.features is not None else None,
+        "feature_space": run.feature_space if run.features is not None else None,
         "mean_psnr": round(float(found["psnr"].mean()), 3),
         "mean_feature_distance": round(float(found["feature_distance"].mean()), 6),
         "seconds": round(found["seconds"], 3), "seconds_per_image": round(found["seconds"] / len(names), 4),
@@ -117,4 +119,5 @@ def write_projection(out: Path, run: InversionRun, inverter: Inverter, images: t
     }
     files = ["latents.safetensors", "comparison.png"] + [f"targets/{i:06d}.png" for i in range(len(names))] + \
         [path.relative_to(out).as_posix() for path in written]
-    return json.loads(write_manifest(out, "project", files, manifest).read_text())
+    write_manifest(out, "project", files, run_record, manifest)
+    return json.loads((out / MANIFEST).read_text())  # as a reader of the file sees it

@@ -1,6 +1,7 @@
 """A run directory as an inverter sees it: ``ganzoo.api.InversionRun``."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -72,9 +73,11 @@ def open_run(path: str | Path, host: Host, device: torch.device, prefer_ema: boo
         features = discriminator_features(architecture, discriminator)
     info = loaded.run_dir.read_info()
 
+    @functools.lru_cache(maxsize=1)  # loaded once, whether for the feature space, an encoder, or both
     def data():
         return load_data(resolve(loaded.run_dir.read_recipe(), host, source=str(loaded.run_dir.recipe_file)), host)
 
     run = InversionRun(architecture, generator, device, run_id=info.get("run_id"), step=loaded.step,
-                       path=loaded.run_dir.path, discriminator=discriminator, features=features, load_data=data)
+                       path=loaded.run_dir.path, discriminator=discriminator, features=features, load_data=data,
+                       feature_space="discriminator blocks" if features is not None else None)
     return run, loaded

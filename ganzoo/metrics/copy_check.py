@@ -18,7 +18,7 @@ import torch
 import ganzoo
 from ganzoo.api import ImageData
 from ganzoo.export.generate import generate_batches
-from ganzoo.export.manifest import write_manifest
+from ganzoo.export.manifest import loaded_run_section, run_section, write_manifest
 from ganzoo.fileio import write_json
 from ganzoo.metrics.contact_sheet import contact_sheet
 from ganzoo.metrics.errors import InputError
@@ -125,7 +125,11 @@ def run_copy_check(run_dir: Path, host, device: torch.device, settings: CopyChec
         raise InputError(f"'{run_dir}' is not a run directory (no {run.recipe_file.name}); give the folder "
                          f"`ganzoo run` made.")
     _, data, data_info = load_run_data(run, host)
-    info: dict[str, Any] = {"run": str(run_dir), "run_id": run.read_info().get("run_id"), "data": data_info}
+    run_info = run.read_info()
+    info: dict[str, Any] = {"run": str(run_dir), "run_id": run_info.get("run_id"), "data": data_info,
+                            "manifest_run": run_section(run_info.get("run_id"), run_dir, None, None,
+                                                        run.read_recipe().get("architecture", {}).get("kind"),
+                                                        run_info.get("recipe_digest"))}
     if images_dir is not None:
         source = folder_source(images_dir)
         generated = torch.cat(list(source.batches(settings.batch_size)))
@@ -137,6 +141,7 @@ def run_copy_check(run_dir: Path, host, device: torch.device, settings: CopyChec
                                                                  settings.count, settings.seed, device,
                                                                  settings.batch_size)])
         names = [f"seed {settings.seed} index {i}" for i in range(len(generated))]
+        info["manifest_run"] = loaded_run_section(loaded)
         info["generated"] = {"type": "generator", "step": loaded.step, "seed": settings.seed,
                              "generator": "ema" if loaded.which == "generator_ema" else "raw",
                              "images": len(generated)}
@@ -181,7 +186,9 @@ def write_copy_check(check: CopyCheck, settings: CopyCheckSettings, out_dir: Pat
     files["summary"] = "nearest.json"
     record = summary(check, settings, files, seconds)
     write_json(out_dir / "nearest.json", record)
-    write_manifest(out_dir, "nearest", list(files.values()), {"run_id": check.info.get("run_id")})
+    run = check.info.get("manifest_run") or run_section(check.info.get("run_id"), check.info.get("run"), None, None,
+                                                        None)
+    write_manifest(out_dir, "nearest", list(files.values()), run)
     return record
 
 

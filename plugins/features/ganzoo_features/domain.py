@@ -36,7 +36,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from ganzoo.api import FeatureExtractor, ImageData, PluginConfig
 from ganzoo.metrics import InputError, cache_root
 from ganzoo_features import image_statistics
-from ganzoo_features.domain_training import DomainNet, Settings, to_input, train_network
+from ganzoo_features.domain_training import DomainNet, Settings, match_channels, to_input, train_network
 
 FORMAT = "ganzoo-domain-2"  # 1: category classifier only (colour-blind); 2: contrastive views + categories
 TRAINING_FIELDS = ("width", "epochs", "batch_size", "lr", "seed", "max_images", "temperature", "label_weight")
@@ -83,6 +83,7 @@ class DomainExtractor(FeatureExtractor):
     space = "domain CNN"
     Config = DomainConfig
     trainable = True
+    perceptual = True
 
     def __init__(self, config: DomainConfig, device: torch.device | str = "cpu"):
         super().__init__(config, device)
@@ -133,7 +134,7 @@ class DomainExtractor(FeatureExtractor):
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # damaged or edited by hand
             raise InputError(f"'{path}' is a damaged domain model ({type(exc).__name__}: {str(exc)[:200]}). "
                               f"Delete it and train again with `ganzoo features train domain SOURCE`.") from None
-        self.net.eval().to(self.device)
+        self.net.eval().requires_grad_(False).to(self.device)  # a loaded model is only read, never trained
         self.dims = 8 * self.info["width"] + image_statistics.DIMS
         self.path, self.sha256 = path, _file_sha256(path)
 
@@ -157,6 +158,18 @@ class DomainExtractor(FeatureExtractor):
                              f"data it was trained on, or train one on data at this resolution.")
         x = to_input(images.to(self.device), self.info["channels"])
         return self.net.embed(x).float().cpu()
+
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The four convolutions' outputs for float images in [-1, 1], differentiably (``ganzoo project
+        --features domain``): the maps before pooling, where position still counts."""
+        x = match_channels(images, self.info["channels"])
+        maps = []
+        for layer in self.net.features:
+            if isinstance(layer, torch.nn.AdaptiveAvgPool2d):
+                break
+            x = layer(x)
+            maps.append(x)
+        return maps
 
     # -------------------------------------------------------------- training
     def train(self, data: ImageData, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -55,12 +55,16 @@ class DomainNet(nn.Module):
 
 def to_input(images: torch.Tensor, channels: int) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float in [-1, 1] with the model's channel count (ITU-R 601 luma for RGB -> grey)."""
-    x = images.float()
+    return match_channels(images.float(), channels) / 127.5 - 1
+
+
+def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Float images with the model's channel count (the luma weights sum to 1, so any value range is kept)."""
     if x.shape[1] == 3 and channels == 1:
-        x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    elif x.shape[1] == 1 and channels == 3:
-        x = x.expand(-1, 3, -1, -1)
-    return x / 127.5 - 1
+        return (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if x.shape[1] == 1 and channels == 3:
+        return x.expand(-1, 3, -1, -1)
+    return x
 
 
 def view(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
