@@ -19,6 +19,7 @@ import sys
 import time
 
 import torch
+from clock import WarmupClock
 from perfdoc import write_section
 
 # The architecture sections of recipes/*-catalogue.yaml (and the quickstart for DCGAN).
@@ -32,7 +33,7 @@ CONFIGS = {
 
 def child(args) -> None:
     from ganzoo.api import ImageData
-    from ganzoo.engine import Budget, Callback, Trainer, TrainSettings
+    from ganzoo.engine import Budget, Trainer, TrainSettings
     from ganzoo.engine.device import pick_device
     from ganzoo.host import default_host
     torch.set_num_threads(args.threads)
@@ -41,27 +42,14 @@ def child(args) -> None:
     g = torch.Generator().manual_seed(0)
     data = ImageData(torch.randint(0, 256, (1024, 3, args.resolution, args.resolution), generator=g, dtype=torch.uint8))
     arch = cls(cls.Config.model_validate(CONFIGS[args.kind]), data.spec)
-    marks = {}
-
-    class Clock(Callback):
-        def on_log(self, trainer, record):
-            if record["step"] == args.warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                marks["t0"], marks["images0"] = time.perf_counter(), record["images_seen"]
-
-        def on_end(self, trainer, summary):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            marks["t1"], marks["images1"] = time.perf_counter(), summary["images_seen"]
-
+    clock = WarmupClock(args.warmup, device)
     settings = TrainSettings(Budget(steps=args.warmup + args.steps), batch_size=args.batch_size,
                              log_every=args.warmup, amp=args.amp)
-    Trainer(arch, data, settings, seed=0, device=device, callbacks=[Clock()]).run()
-    seconds = marks["t1"] - marks["t0"]
+    Trainer(arch, data, settings, seed=0, device=device, callbacks=[clock]).run()
+    seconds = clock.seconds
     peak = (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(json.dumps({"real_images_per_s": (marks["images1"] - marks["images0"]) / seconds,
+    print(json.dumps({"real_images_per_s": clock.images_per_s,
                       "steps_per_s": args.steps / seconds, "peak_mb": peak}))
 
 

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from clock import WarmupClock
 from perfdoc import DOC, write_section
 
 HERE = Path(__file__).resolve().parent
@@ -78,7 +79,7 @@ def _child_decode(mode: str, folder: str, cache: str, workers: int) -> None:
 def _child_train(folder: str, cache: str, share: float, steps: int, resolution: int) -> None:
     import torch
 
-    from ganzoo.engine import Budget, Callback, Trainer, TrainSettings, memory
+    from ganzoo.engine import Budget, Trainer, TrainSettings, memory
     from ganzoo.host import default_host
     from ganzoo.recipe import build_architecture, load_data, resolve
     torch.set_num_threads(len(os.sched_getaffinity(0)))
@@ -89,20 +90,12 @@ def _child_train(folder: str, cache: str, share: float, steps: int, resolution: 
     resolved = resolve(recipe, host)
     data = load_data(resolved, host)
     architecture = build_architecture(resolved, host, data.spec)
-    device, warmup, marks = torch.device("cpu"), 10, {}
-
-    class Clock(Callback):
-        def on_log(self, trainer, record):
-            if record["step"] == warmup:
-                marks["t0"] = time.perf_counter()
-
-        def on_end(self, trainer, summary):
-            marks["t1"] = time.perf_counter()
-
+    device, warmup = torch.device("cpu"), 10
+    clock = WarmupClock(warmup, device)
     settings = TrainSettings(Budget(steps=warmup + steps), batch_size=64, log_every=warmup)
     measured = memory.reset_peak(device)  # after loading: the in-memory data is resident from here on
-    Trainer(architecture, data, settings, seed=0, device=device, callbacks=[Clock()]).run()
-    print(json.dumps({"images_per_s": steps * 64 / (marks["t1"] - marks["t0"]), "peak": memory.peak(device, measured),
+    Trainer(architecture, data, settings, seed=0, device=device, callbacks=[clock]).run()
+    print(json.dumps({"images_per_s": clock.images_per_s, "peak": memory.peak(device, measured),
                       "on_disk": data.file is not None, "data_mib": data.images.numel() / 2**20}))
 
 

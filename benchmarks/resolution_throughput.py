@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import yaml
 from architectures import CONFIGS
+from clock import WarmupClock
 from perfdoc import write_section
 
 # StyleGAN-lite also at 512 px: the only architecture that goes there.
@@ -42,7 +43,7 @@ def _rss_mib() -> float:
 
 def child(args) -> None:
     from ganzoo.api import ImageData
-    from ganzoo.engine import Budget, Callback, Trainer, TrainSettings, memory
+    from ganzoo.engine import Budget, Trainer, TrainSettings, memory
     from ganzoo.engine.device import pick_device
     from ganzoo.engine.footprint import estimate
     from ganzoo.host import default_host
@@ -57,27 +58,14 @@ def child(args) -> None:
     gc.collect()
     before = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else _rss_mib()
     reset = memory.reset_peak(device)
-    marks = {}
-
-    class Clock(Callback):
-        def on_log(self, trainer, record):
-            if record["step"] == args.warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                marks["t0"], marks["images0"] = time.perf_counter(), record["images_seen"]
-
-        def on_end(self, trainer, summary):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            marks["t1"], marks["images1"] = time.perf_counter(), summary["images_seen"]
-
+    clock = WarmupClock(args.warmup, device)
     settings = TrainSettings(Budget(steps=args.warmup + args.steps), batch_size=args.batch_size,
                              log_every=args.warmup, amp=args.amp, grid_size=4, sample_every=10**9)
-    Trainer(arch, data, settings, seed=0, device=device, callbacks=[Clock()]).run()
-    seconds = marks["t1"] - marks["t0"]
+    Trainer(arch, data, settings, seed=0, device=device, callbacks=[clock]).run()
+    seconds = clock.seconds
     peak = memory.peak(device, reset)
     measured = (peak["cuda_max_allocated_mib"] if device.type == "cuda" else peak["rss_mib"]) - before
-    print(json.dumps({"real_images_per_s": (marks["images1"] - marks["images0"]) / seconds,
+    print(json.dumps({"real_images_per_s": clock.images_per_s,
                       "steps_per_s": args.steps / seconds, "peak_mib": measured, "estimate_mib": estimated}))
 
 
