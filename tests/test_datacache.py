@@ -14,7 +14,7 @@ from PIL import Image
 
 from ganzoo.datacache import DataCache, store
 from ganzoo.engine.batches import BatchStream
-from ganzoo.errors import GanzooWarning
+from ganzoo.errors import GanzooError, GanzooWarning
 
 
 def photos(root: Path, per_class: int = 4, classes=("bags", "shoes")) -> Path:
@@ -162,6 +162,41 @@ def test_a_full_disk_while_writing_keeps_every_image_and_leaves_no_entry(tmp_pat
     assert source == "decoded, not cached"
     same(data, plain)
     assert not list((tmp_path / "cache").iterdir())
+
+
+def test_too_little_free_space_decodes_into_memory_with_one_warning(tmp_path, monkeypatch):
+    """Told before decoding (from the images' size), not found out by a write failing an hour in."""
+    from ganzoo.datacache import cache as cache_module
+    folder = photos(tmp_path / "photos")
+    monkeypatch.setattr(cache_module, "free_space", lambda path: 1000)  # 11 images of 3x16x16 are 8,448 bytes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data, source = loaded(folder, DataCache(tmp_path / "cache"))
+    messages = [str(w.message) for w in caught if issubclass(w.category, GanzooWarning)]
+    assert source == "decoded, not cached" and len(data) == 11
+    assert len(messages) == 1 and "has 0 MiB free" in messages[0] and str(tmp_path / "cache") in messages[0]
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("where", ["no space", "cache off", "disk full while writing"])
+def test_data_that_fits_neither_disk_nor_memory_is_refused_with_what_to_do(tmp_path, monkeypatch, where):
+    from ganzoo.datacache import cache as cache_module
+    folder = photos(tmp_path / "photos")
+    monkeypatch.setattr(cache_module, "memory_limit", lambda: 4096)  # less than the 8,448 bytes of images
+    cache = DataCache(tmp_path / "cache", enabled=where != "cache off")
+    if where == "no space":
+        monkeypatch.setattr(cache_module, "free_space", lambda path: 1000)
+    if where == "disk full while writing":
+        def append(self, chw):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(store.EntryWriter, "append", append)
+    with pytest.raises(GanzooError) as caught:
+        loaded(folder, cache)
+    message = str(caught.value)
+    assert "cannot be kept anywhere" in message and "Set data.cache to a folder with" in message
+    assert {"no space": "has 0 MiB free", "cache off": "cache is off",
+            "disk full while writing": "No space left on device"}[where] in message
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())  # no partial copy
 
 
 def test_a_folder_that_changes_while_decoding_is_used_as_read_but_not_cached(tmp_path, monkeypatch):

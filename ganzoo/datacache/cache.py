@@ -6,6 +6,7 @@ import contextvars
 import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -53,6 +54,20 @@ def memory_limit() -> int:
         if text.isdigit():
             total = min(total, int(text))
     return total
+
+
+def size_text(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
+
+
+def free_space(folder: Path) -> Optional[int]:
+    """Free bytes on the file system ``folder`` is (or would be) on; None when that cannot be told."""
+    for candidate in (folder, *folder.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return None
 
 
 @contextlib.contextmanager
@@ -153,8 +168,16 @@ class DataCache:
         return ImageData(torch.from_numpy(mapped), labels, class_names, file=path, known_hash=known_hash)
 
     # ------------------------------------------------------------------ decoding
-    def _writer(self, name: str, key: str, shape: tuple[int, int, int]) -> Optional[store.EntryWriter]:
+    def _writer(self, name: str, key: str, shape: tuple[int, int, int], nbytes: int) -> Optional[store.EntryWriter]:
         if not self.enabled:
+            return None
+        free = free_space(self.folder)
+        if free is not None and free < nbytes:  # found now, not after an hour of decoding
+            self._check_memory_holds(nbytes, name, f"the decoded-data cache under '{self.folder}' has "
+                                     f"{size_text(free)} free")
+            warnings.warn(f"Not caching the decoded {name} images: they take {size_text(nbytes)} and '{self.folder}' "
+                          f"has {size_text(free)} free; decoding into memory, and again next time. Free space or "
+                          f"set data.cache to another folder.", GanzooWarning, stacklevel=5)
             return None
         try:
             return store.EntryWriter(self.folder, name, key, shape)
@@ -164,10 +187,24 @@ class DataCache:
                           f"false to silence this warning.", GanzooWarning, stacklevel=5)
             return None
 
+    def _check_memory_holds(self, nbytes: int, name: str, why_not_on_disk: str) -> None:
+        """Refuse, before decoding, data that can live neither in the cache file nor in memory."""
+        limit = memory_limit()
+        if nbytes > limit:
+            raise GanzooError(f"The decoded {name} images take {size_text(nbytes)}, more than this machine's "
+                              f"{size_text(limit)} of memory, and {why_not_on_disk}, so they cannot be kept "
+                              f"anywhere. Set data.cache to a folder with {size_text(nbytes)} free (the images "
+                              f"then stay in that file during training), or use a lower data.resolution or fewer "
+                              f"images.")
+
     def _decode(self, name: str, key: str, before: dict, fingerprint: Callable[[], Mapping[str, Any]],
                 items: Sequence[Any], decode: Callable[[Any], np.ndarray], shape: tuple[int, int, int],
                 labels: Optional[LabelsFor]) -> CachedLoad:
-        writer = self._writer(name, key, shape)
+        nbytes = len(items) * int(np.prod(shape))  # at most: files that fail to decode take nothing
+        writer = self._writer(name, key, shape, nbytes)
+        if writer is None:
+            self._check_memory_holds(nbytes, name, "the decoded-data cache is off" if not self.enabled
+                                     else "it cannot be written")
         in_memory: list[np.ndarray] = []
         kept: list[int] = []
         skipped: list[tuple[int, str]] = []
@@ -186,6 +223,10 @@ class DataCache:
                         writer.append(chw)
                         continue
                     except OSError as exc:  # a full disk: keep what was written, carry on in memory
+                        if nbytes > memory_limit():
+                            writer.abandon()  # no partial copy left behind by the error below
+                        self._check_memory_holds(nbytes, name, f"writing it under '{self.folder}' failed "
+                                                 f"({exc.strerror or exc})")
                         in_memory = list(writer.written_images())
                         writer.abandon()
                         writer = None
