@@ -118,6 +118,20 @@ def test_lazy_phase_runs_every_n_steps_and_logs_its_own_mean(tmp_path, host):
     assert record["images_seen"] == 4 * 8 + 2 * 8
 
 
+def test_the_estimated_steps_of_an_image_budget_count_lazy_phases_and_match_the_end(tmp_path, host):
+    from ganzoo.engine.loop import Callback
+    seen = {}
+
+    class Start(Callback):
+        def on_start(self, trainer, info):
+            seen["total"] = info["total_steps"]
+
+    recipe = tiny_recipe(tmp_path, steps=None, images=96)
+    recipe["architecture"]["kind"] = "test-lazy"
+    result = run_recipe(resolve(recipe, _host_with(host, LazyGAN)), host, callbacks=[Start()])
+    assert result.summary["images_seen"] == 96 and seen["total"] == result.summary["step"] == 8  # 8 + 4 reals a step
+
+
 def test_loss_steps_score_augmented_reals_and_detached_fakes():
     from ganzoo import losses
     from ganzoo.api import PhaseInputs

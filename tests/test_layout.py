@@ -14,8 +14,8 @@ PACKAGE = ROOT / "ganzoo"
 
 # Parts of ganzoo, lowest first; each may import itself and the parts listed for it (never a higher part).
 CONTRACT = ("ganzoo", "ganzoo.errors", "ganzoo.api", "ganzoo.api.config", "ganzoo.api.data", "ganzoo.api.architecture",
-            "ganzoo.api.postprocess", "ganzoo.api.features", "ganzoo.api.inversion", "ganzoo.losses", "ganzoo.nn", "ganzoo.fileio",
-            "ganzoo.provenance", "ganzoo.host.hookspecs", "ganzoo.datacache", "ganzoo.datacache.cache",
+            "ganzoo.api.postprocess", "ganzoo.api.features", "ganzoo.api.inversion", "ganzoo.losses", "ganzoo.nn",
+            "ganzoo.fileio", "ganzoo.provenance", "ganzoo.host.hookspecs", "ganzoo.datacache", "ganzoo.datacache.cache",
             "ganzoo.datacache.store", "ganzoo.datacache.parallel")
 ALLOWED = {
     "contract": set(),

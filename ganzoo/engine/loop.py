@@ -167,8 +167,10 @@ class Trainer:
             return budget.steps
         if budget.wall_clock is not None:
             return None
-        per_step = sum(p.repeats * self.global_batch_size for p in self.phases if p.uses_real and p.every == 1)
-        return math.ceil(budget.images / max(per_step, 1))
+        # Lazy phases (R1 every 16 steps) show reals too, on average batch/every per step: the progress bar's total
+        # then matches the step the budget ends on (it overshot by 6% for StyleGAN-lite).
+        per_step = sum(p.repeats * self.global_batch_size / p.every for p in self.phases if p.uses_real)
+        return math.ceil(budget.images / max(per_step, 1e-9))
 
     # ------------------------------------------------------------ the loop
     def run(self) -> dict[str, Any]:
