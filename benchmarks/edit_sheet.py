@@ -2,16 +2,18 @@
 style-mixing rows, all made with the shipped commands.
 
     python benchmarks/edit_sheet.py RUN_DIR IMAGE OUT_DIR --class NAME [--steps 300] [--strengths 3,6]
-        [--directions d0,d1] [--styles 11,12,13,14]
+        [--directions d0,d1] [--styles 11,12,13,14] [--rows "fine;middle;middle,fine"]
 
 Runs, and prints, `ganzoo project` (IMAGE into W+), `ganzoo directions`, one `ganzoo generate --latents ...
---edit NAME=S` per variant and one `ganzoo generate --latents ... --mix STYLES --layers GROUP` per layer group,
+--edit NAME=S` per variant and one `ganzoo generate --latents ... --mix STYLES --layers GROUPS` per mixing row,
 then lays the written images out with `ganzoo.export.sheets.write_sheet` (labelled AI-generated like every
 generated image) as OUT_DIR/edit-sheet.png, five columns:
 
     row 1, 2    first direction, second direction: -2s, -s, the reconstruction, +s, +2s (s: each strength)
     row 3       the photo as prepared, then the style sources
-    row 4-6     the reconstruction, then its mixes with each style source: coarse, middle, fine layers
+    row 4-6     the reconstruction, then its mixes with each style source, one row per --rows entry (the
+                layers taken from the sources; by default fine, middle, then both: all but the coarse
+                layers, which carry the shape, so each row keeps the product's cut)
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 from ganzoo.export.sheets import write_sheet
 from ganzoo.provenance import provenance_record
 
-GROUPS = ("coarse", "middle", "fine")
+ROWS = "fine;middle;middle,fine"
 
 
 def ganzoo(*args) -> None:
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--strengths", default="3,6", help="s and 2s: the two strengths either way.")
     parser.add_argument("--directions", default="d0,d1")
     parser.add_argument("--styles", default="11,12,13,14", help="Seeds (or latents) to take styles from.")
+    parser.add_argument("--rows", default=ROWS, help="`--layers` of each mixing row, separated by ';'.")
     args = parser.parse_args()
     out, run = args.out, args.run_dir
     projected = out / "projected"
@@ -67,17 +70,18 @@ def main() -> None:
             row.append(folder / "000000.png")
         cells += row
     styles = args.styles.split(",")
-    for group in GROUPS:
-        ganzoo("generate", run, "--latents", latents, "--mix", args.styles, "--layers", group,
-               "--out", out / f"mix-{group}")
+    rows = {groups: out / f"mix-{groups.replace(',', '+')}" for groups in args.rows.split(";")}
+    for groups, folder in rows.items():
+        ganzoo("generate", run, "--latents", latents, "--mix", args.styles, "--layers", groups, "--out", folder)
     # generate --mix writes the style sources first, then the base image and its mixes (see mixing.png)
-    cells += [projected / "targets" / "000000.png"] + [out / "mix-coarse" / f"{i:06d}.png" for i in range(len(styles))]
-    for group in GROUPS:
-        cells += [out / f"mix-{group}" / f"{i:06d}.png" for i in range(len(styles), 2 * len(styles) + 1)]
+    first = next(iter(rows.values()))
+    cells += [projected / "targets" / "000000.png"] + [first / f"{i:06d}.png" for i in range(len(styles))]
+    for folder in rows.values():
+        cells += [folder / f"{i:06d}.png" for i in range(len(styles), 2 * len(styles) + 1)]
     info, recipe = (json.loads((run / name).read_text()) for name in ("run.json", "recipe.resolved.json"))
     meta = {"kind": recipe["architecture"]["kind"], "run_id": info["run_id"], "recipe_digest": info["recipe_digest"]}
     record = provenance_record(meta, variant={"sheet": "edit", "directions": args.directions,
-                                              "strengths": args.strengths, "styles": args.styles,
+                                              "strengths": args.strengths, "styles": args.styles, "rows": args.rows,
                                               "not_generated": "row 3, column 1: the real photo, as prepared"})
     path = write_sheet(cells, len(styles) + 1, out / "edit-sheet", record)
     print(f"wrote {path}")
