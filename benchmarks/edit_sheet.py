@@ -2,7 +2,7 @@
 style-mixing rows, all made with the shipped commands.
 
     python benchmarks/edit_sheet.py RUN_DIR IMAGE OUT_DIR --class NAME [--steps 300] [--strengths 3,6]
-        [--directions d0,d1] [--styles 11,12,13,14] [--rows "fine;middle;middle,fine"]
+        [--directions d0,d1] [--styles 11,12,13,14] [--rows "fine;32px;32px,fine"]
 
 Runs, and prints, `ganzoo project` (IMAGE into W+), `ganzoo directions`, one `ganzoo generate --latents ...
 --edit NAME=S` per variant and one `ganzoo generate --latents ... --mix STYLES --layers GROUPS` per mixing row,
@@ -12,8 +12,8 @@ generated image) as OUT_DIR/edit-sheet.png, five columns:
     row 1, 2    first direction, second direction: -2s, -s, the reconstruction, +s, +2s (s: each strength)
     row 3       the photo as prepared, then the style sources
     row 4-6     the reconstruction, then its mixes with each style source, one row per --rows entry (the
-                layers taken from the sources; by default fine, middle, then both: all but the coarse
-                layers, which carry the shape, so each row keeps the product's cut)
+                layers taken from the sources; by default, for a 64 px run, fine (64 px), 32 px, then both:
+                at 64 px the 16 px and coarser layers draw the cut, so each row keeps the product's)
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from ganzoo.export.sheets import write_sheet
 from ganzoo.provenance import provenance_record
 
-ROWS = "fine;middle;middle,fine"
+ROWS = "fine;32px;32px,fine"
 
 
 def ganzoo(*args) -> None:

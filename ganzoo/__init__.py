@@ -18,7 +18,10 @@ __version__ = "0.1.0"
 #      PhaseInputs.report_real_logits (adaptive augmentation, train.augment: ada).
 #      Architecture latent spaces (latent_spaces, mapping, synthesis, num_ws, style_groups, style_weights,
 #      w_avg); Inverter and the ganzoo_register_inverters hook; Dataset.prepare_image.
-PLUGIN_API_VERSION = "1.4"
+# 1.4: Dataset.cache and the ganzoo.datacache module; ImageData.file and known_hash; FeatureExtractor.perceptual
+#      and feature_maps; InversionRun.feature_space.
+# 1.5: Architecture.style_resolutions (style mixing by resolution, --layers 32px).
+PLUGIN_API_VERSION = "1.5"
 
 # Modules that moved into a sub-package, by their old documented names: ``import ganzoo.pipeline`` still gives
 # ganzoo.export.pipeline (the same module object), so plugins and scripts written against 0.1 keep working.

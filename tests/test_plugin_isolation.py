@@ -58,7 +58,7 @@ CASES = {
         @hookimpl
         def ganzoo_register_architectures(register):
             register(FromTheFuture)
-        """, "it targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.4"),
+        """, "it targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.5"),
 }
 
 
@@ -166,16 +166,17 @@ def test_plugins_table_shows_api_and_why_not_loaded(installed_plus):
     installed_plus("wrong-api")
     result = runner.invoke(app, ["plugins"])
     assert result.exit_code == 0
-    assert "plugin API 1.4" in result.stdout and "incompatible" in result.stdout
+    assert "plugin API 1.5" in result.stdout and "incompatible" in result.stdout
 
 
 # ------------------------------------------------------------------ API versions
 
 @pytest.mark.parametrize("declared, problem", [
     ("1.0", None), ("1", None), (1, None), ("1.1", None), ("1.2", None), ("1.3", None), ("1.4", None),
-    ("1.5", "targets plugin API 1.5, but ganzoo 0.1.0 provides plugin API 1.4; upgrade ganzoo"),
-    ("2.0", "targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.4; upgrade ganzoo"),
-    ("0.9", "targets plugin API 0.9, but ganzoo 0.1.0 provides plugin API 1.4; install a release of the plugin"),
+    ("1.5", None),
+    ("1.6", "targets plugin API 1.6, but ganzoo 0.1.0 provides plugin API 1.5; upgrade ganzoo"),
+    ("2.0", "targets plugin API 2.0, but ganzoo 0.1.0 provides plugin API 1.5; upgrade ganzoo"),
+    ("0.9", "targets plugin API 0.9, but ganzoo 0.1.0 provides plugin API 1.5; install a release of the plugin"),
 ])
 def test_api_compatibility_rule(declared, problem):
     plugin = type("P", (), {"GANZOO_PLUGIN_API": declared})()
@@ -192,7 +193,7 @@ def test_malformed_api_declaration_fails_with_what_to_write(declared):
         def ganzoo_register_datasets(self, register):
             pass
 
-    with pytest.warns(GanzooWarning, match="is not a plugin API version; write a string such as '1.4'"):
+    with pytest.warns(GanzooWarning, match="is not a plugin API version; write a string such as '1.5'"):
         record = create_host([P()], entry_points=False).records[0]
     assert record.status == "failed"
 

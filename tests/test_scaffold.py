@@ -23,7 +23,7 @@ def test_each_type_makes_a_package_whose_tests_pass(type_name, tmp_path):
     assert project["entry-points"] == {"ganzoo": {name: f"{module}.plugin"}}
     assert any(dep.startswith("ganzoo>=") for dep in project["dependencies"])
     plugin = (folder / module / "plugin.py").read_text()
-    assert 'GANZOO_PLUGIN_API = "1.4"' in plugin and TYPES[type_name].hook in plugin  # the API it is made for
+    assert 'GANZOO_PLUGIN_API = "1.5"' in plugin and TYPES[type_name].hook in plugin  # the API it is made for
     assert (folder / "README.md").exists() and (folder / ".gitignore").exists()
     assert not list(tmp_path.glob(".pkg.*"))  # the staging folder was renamed into place
     assert run_package_tests(folder, module) == 0

@@ -128,6 +128,20 @@ def test_check_training_sanity_catches_a_discriminator_that_learns_backwards():
         testing.check_training_sanity(Backwards, {"width": 8, "z_dim": 16}, steps=20)
 
 
+def test_check_architecture_holds_style_resolutions_to_num_ws():
+    from ganzoo_stylegan_lite import StyleGANLite
+
+    class OneShort(StyleGANLite):
+        kind = "test-one-short"
+
+        def style_resolutions(self, generator):
+            return super().style_resolutions(generator)[:-1]
+
+    testing.check_architecture(StyleGANLite, {"preset": "tiny"})
+    with pytest.raises(AssertionError, match=r"style_resolutions gave 5 entries for 6 w\+ indices"):
+        testing.check_architecture(OneShort, {"preset": "tiny"})
+
+
 def test_check_plugin_needs_the_api_declaration_and_the_right_kinds():
     class Grey(PostProcessor):
         kind = "grey"

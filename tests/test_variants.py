@@ -134,6 +134,29 @@ def test_style_mixing_takes_the_chosen_layers(runs, tmp_path):
     assert read_provenance(out / "000004.png").record["variant"]["mix"]["layers"] == ["middle", "fine"]
 
 
+def test_style_mixing_by_resolution_takes_exactly_that_resolutions_layers(runs, tmp_path):
+    _, run = runs
+    sg = loaded(run["sg"])
+    resolutions = sg.architecture.style_resolutions(sg.generator)
+    assert resolutions == [4, 8, 8, 16, 16, 16]  # 16 px: one layer at 4 px, two above, the final ToRGB
+    base, styles = seed_latents(sg.architecture, 1, 1, None), seed_latents(sg.architecture, 2, 1, None)
+    base_w = in_space(base, "w", sg.architecture, sg.generator).latents[0]
+    style_w = in_space(styles, "w", sg.architecture, sg.generator).latents[0]
+    for layers, taken in ((["8px"], {1, 2}), (["8"], {1, 2}), (["4px", "16px"], {0, 3, 4, 5}), (["fine", "8px"],
+                                                                                             {1, 2, 3, 4, 5})):
+        code = mix(base, styles, layers, sg.architecture, sg.generator).latents[0]
+        assert {i for i in range(6) if torch.equal(code[i], style_w)} == taken, layers
+        assert all(torch.equal(code[i], base_w) for i in range(6) if i not in taken)
+    out = tmp_path / "by-resolution"
+    result = generate(run["sg"], "-n", "1", "--mix", "5", "--layers", "8px", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert read_provenance(out / "000001.png").record["variant"]["mix"]["layers"] == ["8px"]
+    refused = generate(run["sg"], "-n", "1", "--mix", "5", "--layers", "32px", "--out", tmp_path / "no")
+    assert refused.exit_code == 2
+    assert "--layers 32px: choose from coarse, middle, fine, 4px, 8px, 16px" in " ".join(refused.output.split())
+    assert not (tmp_path / "no").exists()
+
+
 @pytest.mark.parametrize("name, space", [("sg", "w"), ("dc", "z")])
 def test_directions_are_orthonormal_and_edits_move_images(runs, tmp_path, name, space):
     _, run = runs

@@ -213,6 +213,12 @@ class Architecture:
         """``coarse``/``middle``/``fine``: the w+ indices of each layer group, for style mixing."""
         raise self._no_style_space("style_groups")
 
+    def style_resolutions(self, generator: nn.Module) -> Optional[list[int]]:
+        """The output resolution (px) each w+ index styles, in w+ order (``num_ws`` entries), so that style mixing
+        can take single resolutions (``--layers 32px,64px``) besides the groups. None (the default): the groups
+        only. Since plugin API 1.5."""
+        return None
+
     def style_weights(self, generator: nn.Module) -> torch.Tensor:
         """The style-modulation affine weights of every layer, concatenated: rows are the styles' output features,
         columns the w_dim inputs (what SeFa factorises, Shen & Zhou 2021; ``ganzoo directions``). An architecture

@@ -47,7 +47,8 @@ def generate(run_dir: Optional[Path] = typer.Argument(None, help="A run director
                                                "(FILE or FILE:INDEX) or seeds, comma-separated, whose --layers styles "
                                                "replace those of each image; also writes mixing.png."),
              layers: str = typer.Option("fine", "--layers", help="What --mix takes: coarse (shape, pose), middle or "
-                                        "fine (colour, texture); comma-separated for several."),
+                                        "fine (colour, texture), or single resolutions such as 32px; "
+                                        "comma-separated for several."),
              edit: Optional[List[str]] = typer.Option(None, "--edit", help="NAME=STRENGTH (repeatable): move along a "
                                                       "direction from `ganzoo directions RUN`, e.g. d0=3."),
              directions: Optional[Path] = typer.Option(None, "--directions", help="Directions file for --edit "

@@ -137,6 +137,17 @@ def interpolate(a: Latents, b: Latents, frames: int, architecture: Architecture,
     return Latents(codes, space, a.run_id, a.kind, labels, names)
 
 
+def style_layer_table(architecture: Architecture, generator: nn.Module) -> dict[str, list[int]]:
+    """What ``--layers`` may name: the architecture's groups (coarse, middle, fine), then, when it says which
+    resolution each w+ index styles (plugin API 1.5), every resolution as ``NNpx``."""
+    table = {name: list(indices) for name, indices in architecture.style_groups(generator).items()}
+    resolutions = architecture.style_resolutions(generator)
+    if resolutions is not None:
+        for resolution in sorted(set(resolutions)):
+            table[f"{resolution}px"] = [i for i, r in enumerate(resolutions) if r == resolution]
+    return table
+
+
 def mix(base: Latents, styles: Latents, groups: Sequence[str], architecture: Architecture,
         generator: nn.Module) -> Latents:
     """Style mixing: every base code (rows) with the layers of ``groups`` taken from every style code (columns),
@@ -145,7 +156,8 @@ def mix(base: Latents, styles: Latents, groups: Sequence[str], architecture: Arc
         raise UsageError(f"--mix: '{architecture.kind}' has no per-layer styles (its latent spaces are "
                          f"{', '.join(architecture.latent_spaces())}); style mixing needs an architecture with a w+ "
                          f"space, such as stylegan-lite.")
-    table = architecture.style_groups(generator)
+    table = style_layer_table(architecture, generator)
+    groups = [f"{g}px" if g.isdigit() else g for g in groups]  # "32" means 32px
     unknown = [g for g in groups if g not in table]
     if unknown or not groups:
         raise UsageError(f"--layers {','.join(groups)}: choose from {', '.join(table)} (comma-separated for more "

@@ -53,6 +53,7 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
             assert logits.shape == (batch_size,), \
                 f"{where}: discriminator gave shape {tuple(logits.shape)}, expected ({batch_size},)"
             _check_discriminator_blocks(arch, d, where)
+            _check_style_resolutions(arch, g1, where)
 
             # Round trip through safetensors, as checkpoints do.
             tensors = {k: v.contiguous() for k, v in g1.state_dict().items()}
@@ -75,6 +76,18 @@ def check_architecture(cls: type, config: dict[str, Any] | None = None,
             assert changed, f"{where}: one training step did not change the generator"
             for p in list(trainer.generator.parameters()) + list(trainer.discriminator.parameters()):
                 assert torch.isfinite(p).all(), f"{where}: weights not finite after one step"
+
+
+def _check_style_resolutions(arch: Any, generator: Any, where: str) -> None:
+    """Plugin API 1.5: ``style_resolutions``, when given, names a resolution for every w+ index."""
+    resolutions = arch.style_resolutions(generator)
+    if resolutions is None:
+        return
+    count = arch.num_ws(generator)
+    assert len(resolutions) == count, \
+        f"{where}: style_resolutions gave {len(resolutions)} entries for {count} w+ indices (num_ws)"
+    assert all(isinstance(r, int) and 0 < r <= arch.image.resolution for r in resolutions), \
+        f"{where}: style_resolutions must be resolutions in px up to {arch.image.resolution}, got {resolutions}"
 
 
 def _check_discriminator_blocks(arch: Any, discriminator: Any, where: str) -> None:

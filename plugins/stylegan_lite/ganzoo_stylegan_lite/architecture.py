@@ -137,6 +137,9 @@ class StyleGANLite(Architecture):
     def style_groups(self, generator: Generator) -> dict[str, range]:
         return style_groups(generator.synthesis.resolutions)
 
+    def style_resolutions(self, generator: Generator) -> list[int]:
+        return style_resolutions(generator.synthesis.resolutions)
+
     def style_weights(self, generator: Generator) -> torch.Tensor:
         """Every modulated layer's affine weight (its run-time scale applied), in w+ order, ToRGBs included."""
         return torch.cat([layer.conv.affine.weight * layer.conv.affine.weight_gain
@@ -209,6 +212,12 @@ def style_groups(resolutions: list[int]) -> dict[str, range]:
     num_ws = 2 * len(resolutions)  # 1 + 2 (len - 1) layers + the final ToRGB
     return {"coarse": range(0, middle_start), "middle": range(middle_start, fine_start),
             "fine": range(fine_start, num_ws)}
+
+
+def style_resolutions(resolutions: list[int]) -> list[int]:
+    """The resolution each w+ index styles: one layer at the first, two at each one above, and the final ToRGB at
+    the last (the same layout ``style_groups`` splits)."""
+    return [resolutions[0], *(r for r in resolutions[1:] for _ in range(2)), resolutions[-1]]
 
 
 def _modulated_layers(synthesis: nn.Module) -> list[nn.Module]:
