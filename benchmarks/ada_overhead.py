@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from perfdoc import write_section
+from perfdoc import report
 
 VARIANTS = {  # name: (train.augment policies, AdaSettings keywords or None)
     "none": ((), None),
@@ -150,19 +150,14 @@ def main() -> None:
                         f"| {'—' if variant == 'none' else f'{cpu_overhead:+.1f}%'} | {p} |")
     device = (torch.cuda.get_device_name() if args.device.startswith("cuda")
               else f"CPU ({platform.processor() or platform.machine()}, {cores} cores)")
-    table = "\n".join([
+    caption = (
         f"DCGAN {args.resolution}x{args.resolution}, width {args.width}, batch {args.batch_size}, catalogue "
         f"({args.size} images), EMA off, {args.steps} timed steps after {args.warmup} warm-up, median of "
         f"{args.repeats} processes per variant, run interleaved (range in brackets); device: {device}; "
-        f"torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}.",
-        "",
-        "| augmentation | threads | images/s | overhead vs none | CPU ms/image | CPU overhead | p at the end |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-    ])
-    print(table)
-    if args.write:
-        write_section("ada_overhead", table)
+        f"torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}."
+    )
+    header = "| augmentation | threads | images/s | overhead vs none | CPU ms/image | CPU overhead | p at the end |"
+    report("ada_overhead", caption, header, rows, args.write)
 
 
 if __name__ == "__main__":

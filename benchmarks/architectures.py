@@ -20,7 +20,7 @@ import time
 
 import torch
 from clock import WarmupClock
-from perfdoc import write_section
+from perfdoc import report
 
 # The architecture sections of recipes/*-catalogue.yaml (and the quickstart for DCGAN).
 CONFIGS = {
@@ -86,18 +86,13 @@ def main() -> None:
             print(rows[-1], flush=True)
     device = (torch.cuda.get_device_name() if args.device.startswith("cuda")
               else f"CPU ({platform.machine()}, {args.threads} threads)")
-    table = "\n".join([
+    caption = (
         f"Batch {args.batch_size}, amp {args.amp}, {args.steps} timed steps after {args.warmup} warm-up, one process "
         f"each; device: {device}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}. Real images/s "
-        f"counts images shown to the discriminator (WGAN-GP shows n_critic batches per generator step).",
-        "",
-        "| architecture | config | resolution | real images/s | generator steps/s | peak memory (MiB) |",
-        "| --- | --- | --- | --- | --- | --- |",
-        *rows,
-    ])
-    print(table)
-    if args.write:
-        write_section(args.section, table)
+        f"counts images shown to the discriminator (WGAN-GP shows n_critic batches per generator step)."
+    )
+    header = "| architecture | config | resolution | real images/s | generator steps/s | peak memory (MiB) |"
+    report(args.section, caption, header, rows, args.write)
 
 
 if __name__ == "__main__":

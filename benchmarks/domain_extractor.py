@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from perfdoc import write_section
+from perfdoc import report
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = [Path(p).expanduser() for p in (os.environ.get("GANZOO_FASHION_MNIST", ""),
@@ -82,19 +82,16 @@ def main() -> None:
                         f"{r['view_match']:.3f} | {r['per_side']:,} | {r['check_s']:.0f} | "
                         f"{'yes' if r['passed'] else 'no'} | {r['peak_mb']:.0f} |")
             print(rows[-1], flush=True)
-    table = "\n".join([
+    caption = (
         f"Default options (10 epochs over at most 20,000 images, batch 256, width 16); device: CPU "
         f"({platform.machine()}, {torch.get_num_threads()} threads); torch {torch.__version__}; measured "
-        f"{time.strftime('%Y-%m-%d')}. Check: every `metric-check` case, FID/KID/precision/recall each.",
-        "",
+        f"{time.strftime('%Y-%m-%d')}. Check: every `metric-check` case, FID/KID/precision/recall each."
+    )
+    header = (
         "| data | images | resolution | train (s) | held-out view match | check: images per side | check (s) "
-        "| every check passed | peak memory (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-    ])
-    print(table)
-    if args.write:
-        write_section(args.section, table)
+        "| every check passed | peak memory (MiB) |"
+    )
+    report(args.section, caption, header, rows, args.write)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 import time
 
 import torch
-from perfdoc import write_section
+from perfdoc import report
 
 SPACES = {"domain features": 8 * 16 + 22, "pixels (3 x 16 x 16)": 3 * 16 * 16}
 
@@ -63,20 +63,17 @@ def main() -> None:
                     f"{pairs / r['search_s'] / 1e6:.0f} | {r['threshold_s']:.1f} | {r['peak_mb']:.0f} | "
                     f"{r['inputs_mb']:.0f} |")
         print(rows[-1], flush=True)
-    table = "\n".join([
+    caption = (
         f"k = {args.k}; random float32 features; device: CPU ({platform.machine()}, {torch.get_num_threads()} "
         f"threads); torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}. Threshold: the nearest-"
         f"neighbour distances of 1,000 training images to all the others. Peak memory is the process's "
-        f"maximum resident set (interpreter and PyTorch included); the features themselves are the last column.",
-        "",
+        f"maximum resident set (interpreter and PyTorch included); the features themselves are the last column."
+    )
+    header = (
         "| space | dims | generated x training | search (s) | million pairs/s | threshold (s) | peak memory (MiB) "
-        "| features (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-    ])
-    print(table)
-    if args.write:
-        write_section(args.section, table)
+        "| features (MiB) |"
+    )
+    report(args.section, caption, header, rows, args.write)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
-from perfdoc import write_section
+from perfdoc import report
 
 from ganzoo.api import ImageSpec
 from ganzoo.export.onnx import export_generator, model_card
@@ -67,18 +67,13 @@ def main() -> None:
             ort_rate = best_rate(lambda: session.run(None, feed), batch, images)
             rows.append(f"| {batch} | {torch_rate:,.0f} | {ort_rate:,.0f} | {ort_rate / torch_rate:.2f}x |")
             print(rows[-1], flush=True)
-    table = "\n".join([
+    caption = (
         f"DCGAN width 32, 32x32 RGB (the quickstart generator), float32 output; device: CPU ({platform.machine()}, "
         f"{torch.get_num_threads()} threads for both); torch {torch.__version__}, onnxruntime "
-        f"{onnxruntime.__version__}; measured {time.strftime('%Y-%m-%d')}. Best of three rounds after warm-up.",
-        "",
-        "| batch | PyTorch images/s | onnxruntime images/s | onnxruntime / PyTorch |",
-        "| --- | --- | --- | --- |",
-        *rows,
-    ])
-    print(table)
-    if args.write:
-        write_section(args.section, table)
+        f"{onnxruntime.__version__}; measured {time.strftime('%Y-%m-%d')}. Best of three rounds after warm-up."
+    )
+    header = "| batch | PyTorch images/s | onnxruntime images/s | onnxruntime / PyTorch |"
+    report(args.section, caption, header, rows, args.write)
 
 
 if __name__ == "__main__":

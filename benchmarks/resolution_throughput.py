@@ -28,7 +28,7 @@ import torch
 import yaml
 from architectures import CONFIGS
 from clock import WarmupClock
-from perfdoc import write_section
+from perfdoc import report
 
 # StyleGAN-lite also at 512 px: the only architecture that goes there.
 EXTRA = [("stylegan-lite", 512)]
@@ -131,19 +131,16 @@ def main() -> None:
     device = (torch.cuda.get_device_name() if args.device.startswith("cuda")
               else f"CPU ({platform.machine()}, {args.threads} threads)")
     peak = "the allocator's peak" if args.device.startswith("cuda") else "resident set added by training"
-    table = "\n".join([
+    caption = (
         f"amp {args.amp or 'off (or each recipe its own)'}, {args.steps} timed steps after {args.warmup} warm-up, one "
         f"process each; device: {device}; torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}. Peak "
-        f"memory: {peak}; estimate: what `ganzoo validate` prints (ganzoo.engine.footprint).",
-        "",
+        f"memory: {peak}; estimate: what `ganzoo validate` prints (ganzoo.engine.footprint)."
+    )
+    header = (
         "| architecture | config | resolution | batch | real images/s | generator steps/s | peak memory (MiB) "
-        "| estimate (MiB) | estimate / peak |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-    ])
-    print(table)
-    if args.write:
-        write_section(args.section, table)
+        "| estimate (MiB) | estimate / peak |"
+    )
+    report(args.section, caption, header, rows, args.write)
 
 
 if __name__ == "__main__":

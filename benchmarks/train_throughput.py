@@ -19,7 +19,7 @@ import sys
 import time
 
 import torch
-from perfdoc import write_section
+from perfdoc import report
 
 
 def _setup(args):
@@ -166,19 +166,14 @@ def main() -> None:
                         f"| {'—' if variant == 'bare' else f'{overhead:+.1f}%'} | {r['peak_mb']:.0f} |")
     device = (torch.cuda.get_device_name() if args.device.startswith("cuda")
               else f"CPU ({platform.processor() or platform.machine()}, {cores} cores)")
-    table = "\n".join([
+    caption = (
         f"DCGAN {args.resolution}x{args.resolution}, width {args.width}, batch {args.batch_size}, "
         f"{args.steps} timed steps after {args.warmup} warm-up, median of {args.repeats} processes per loop, "
         f"run interleaved (range in brackets); device: {device}; "
-        f"torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}.",
-        "",
-        "| loop | threads | images/s | engine overhead | peak memory (MiB) |",
-        "| --- | --- | --- | --- | --- |",
-        *rows,
-    ])
-    print(table)
-    if args.write:
-        write_section("train_throughput", table)
+        f"torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}."
+    )
+    header = "| loop | threads | images/s | engine overhead | peak memory (MiB) |"
+    report("train_throughput", caption, header, rows, args.write)
 
 
 if __name__ == "__main__":
