@@ -169,7 +169,9 @@ class DataCache:
 
     # ------------------------------------------------------------------ decoding
     def _writer(self, name: str, key: str, shape: tuple[int, int, int], nbytes: int) -> Optional[store.EntryWriter]:
+        """Where the decoded images go, or None for memory: then first refused if memory cannot hold them."""
         if not self.enabled:
+            self._check_memory_holds(nbytes, name, "the decoded-data cache is off")
             return None
         free = free_space(self.folder)
         if free is not None and free < nbytes:  # found now, not after an hour of decoding
@@ -182,6 +184,8 @@ class DataCache:
         try:
             return store.EntryWriter(self.folder, name, key, shape)
         except OSError as exc:
+            self._check_memory_holds(nbytes, name, f"the decoded-data cache under '{self.folder}' cannot be written "
+                                     f"({exc.strerror or exc})")
             warnings.warn(f"Cannot write the decoded-data cache under '{self.folder}' ({exc.strerror or exc}); "
                           f"decoding into memory, and again next time. Set data.cache to a writable folder, or "
                           f"false to silence this warning.", GanzooWarning, stacklevel=5)
@@ -202,9 +206,6 @@ class DataCache:
                 labels: Optional[LabelsFor]) -> CachedLoad:
         nbytes = len(items) * int(np.prod(shape))  # at most: files that fail to decode take nothing
         writer = self._writer(name, key, shape, nbytes)
-        if writer is None:
-            self._check_memory_holds(nbytes, name, "the decoded-data cache is off" if not self.enabled
-                                     else "it cannot be written")
         in_memory: list[np.ndarray] = []
         kept: list[int] = []
         skipped: list[tuple[int, str]] = []
