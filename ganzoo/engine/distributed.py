@@ -14,6 +14,7 @@ forward, and architectures never see a wrapper.
 from __future__ import annotations
 
 import atexit
+import gc
 import math
 import os
 import warnings
@@ -152,6 +153,11 @@ def _join(backend: str) -> None:
 
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
+        # DistributedDataParallel reducers held in reference cycles (a trainer and its callbacks) keep the gloo
+        # group alive past destroy_process_group, to be destroyed during interpreter teardown, which aborted the
+        # process ("terminate called without an active exception") in about 1 of 5 runs of a 2-process test.
+        # Collecting them first lets the group go while the interpreter is whole: 0 of 20 runs since.
+        gc.collect()
         dist.destroy_process_group()
 
 
